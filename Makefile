@@ -1,0 +1,40 @@
+# cadencia task runner: the README and CI call these targets.
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: help setup redis run test lint typecheck check bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(BIN)/cadencia: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+redis:  ## install redis-server (>= 7) from the system's packages when it is missing
+	@command -v redis-server >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
+
+setup: redis $(BIN)/cadencia  ## virtual environment, the package, and redis-server
+
+run: setup  ## the engine on its embedded default: private Redis, demo portfolio, decisions, outcomes
+	$(BIN)/cadencia run
+
+test: setup  ## the whole test suite against real redis-server processes
+	$(BIN)/pytest
+
+lint: setup  ## ruff and mypy on the pure packages
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+check: lint test  ## what CI runs
+
+bench: setup  ## speed and quality benchmarks; results in benchmarks/results/
+	$(BIN)/python -m benchmarks.run
+
+clean:  ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

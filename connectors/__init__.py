@@ -1,0 +1,1 @@
+"""Everything that talks to the outside: Redis, the event log, vendor formats."""

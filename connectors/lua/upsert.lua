@@ -1,0 +1,7 @@
+-- Upsert one account's document and tell the dataflow.
+-- KEYS: account hash, shard log
+-- ARGV: 1 document JSON, 2 record JSON, 3 log maxlen
+redis.call('HSET', KEYS[1], 'doc', ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'ver', 1)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'r', ARGV[2])
+return 1

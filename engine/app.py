@@ -1,0 +1,233 @@
+"""The ASGI app: routes, each wrapped once by `engine.http.endpoint`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from connectors.redis_store import RedisStore, log_json
+from engine import openapi
+from engine.decide import decide_many, iso
+from engine.errors import Conflict, Invalid, NotFound
+from engine.http import endpoint, json_response, read_body
+from engine.ingest import ingest_events
+from engine.metrics import Metrics, exposition
+from engine.model_sync import ModelHolder
+from engine.settings import Settings
+from engine.wire import (
+    Account,
+    DecideRequest,
+    check_aware,
+    check_timezone,
+    convert_all,
+    decode_body,
+)
+from features.records import AccountRecord, CancelRecord
+
+log = logging.getLogger("cadencia.api")
+
+READ, DIAL, GATEWAY, ADMIN = ("reader",), ("dialer",), ("gateway",), ("admin",)
+
+
+class Api:
+    """The endpoints, holding what they share: settings, store, metrics, the current model."""
+
+    def __init__(self, settings: Settings, store: RedisStore, metrics: Metrics,
+                 models: ModelHolder | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.metrics = metrics
+        self.models = models or ModelHolder()
+
+    async def _items(self, request: Request) -> tuple[list[Any], bool]:
+        body = await read_body(request, self.settings.server.max_body_bytes)
+        return decode_body(body, request.headers.get("content-type", "application/json"))
+
+    # --- accounts ---------------------------------------------------------------------------
+
+    async def put_accounts(self, request: Request) -> Response:
+        items, _many = await self._items(request)
+        money = self.settings.money
+
+        def check(i: int, raw: dict[str, Any], a: Account) -> dict[str, Any] | None:
+            if not check_timezone(a.timezone):
+                return {"index": i, "field": "timezone", "message": f"unknown time zone {a.timezone!r}"}
+            if a.currency != money.currency and a.currency not in money.rates:
+                return {"index": i, "field": "currency",
+                        "message": f"no [money.rates] entry converts {a.currency} to {money.currency}"}
+            ids = [p.id for p in a.contact_points]
+            if len(ids) != len(set(ids)):
+                return {"index": i, "field": "contact_points", "message": "contact point ids repeat"}
+            for p in a.contact_points:
+                if p.timezone is not None and not check_timezone(p.timezone):
+                    return {"index": i, "field": "contact_points.timezone",
+                            "message": f"unknown time zone {p.timezone!r}"}
+            return None
+
+        accounts = convert_all(items, Account, check)
+        await self.store.upsert_accounts([
+            (a.account_id, msgspec.json.encode(a),
+             AccountRecord(a.account_id, a.timezone, a.days_past_due,
+                           money.to_base(a.balance, a.currency),
+                           tuple(p.id for p in a.contact_points)))
+            for a in accounts
+        ])
+        return json_response({"upserted": len(accounts)})
+
+    async def get_account(self, request: Request) -> Response:
+        account_id = request.path_params["account_id"]
+        (row,) = await self.store.read_accounts([account_id], time.time())
+        if not row.exists:
+            raise NotFound(f"unknown account {account_id!r}")
+        doc = orjson.loads(row.fields[b"doc"])
+        feat = row.features() or {}
+        live = row.live()
+        doc["state"] = {
+            "events_applied": feat.get("n", 0),
+            "features_updated_at": iso(feat.get("as_of")),
+            "features": feat or None,
+            "lock": None if live.lock is None else {
+                "decision_id": live.lock.decision_id, "channel": live.lock.channel,
+                "expires_at": iso(live.lock.expires_at)},
+            "promise": None if live.promise is None else {
+                "amount": live.promise.amount, "due_date": live.promise.due_date,
+                "made_at": iso(live.promise.ts)},
+            "optouts": sorted(live.optouts),
+            "paid_total": live.paid_total,
+            "disputed_at": iso(live.dispute_at),
+            "reserved_contacts_8d": len(row.contacts),
+            "version": live.ver,
+        }
+        return json_response(doc)
+
+    async def get_timeline(self, request: Request) -> Response:
+        account_id = request.path_params["account_id"]
+        if not await self.store.existing([account_id]):
+            raise NotFound(f"unknown account {account_id!r}")
+        entries = await self.store.timeline(account_id)
+        kinds = {"e": "event", "d": "decision", "c": "cancel", "w": "decision"}
+        out = []
+        for e in entries:
+            kind = kinds.get(e.pop("k", ""), "other")
+            e.pop("x", None)
+            e.pop("acc", None)
+            out.append({"kind": kind, "at": iso(e.get("ts")), **e})
+        out.sort(key=lambda e: e.get("ts") or 0.0)
+        return json_response({"account_id": account_id, "entries": out})
+
+    # --- decisions --------------------------------------------------------------------------
+
+    async def decide(self, request: Request) -> Response:
+        started = time.perf_counter()
+        items, many = await self._items(request)
+        reqs = convert_all(items, DecideRequest,
+                           lambda i, _raw, r: check_aware(r.now, i, "now"))
+        if not reqs:
+            return json_response([])
+        answers = await decide_many(self.store, self.settings, self.models.scorer, reqs)
+        for a in answers:
+            if a["action"] == "wait":
+                for rule in a["reasons"]:
+                    self.metrics.policy_blocks.labels(rule).inc()
+            elif a.get("carrier"):
+                self.metrics.carrier_selections.labels(a["carrier"]).inc()
+        action = answers[0]["action"] if not many else "batch"
+        self.metrics.decision_duration.labels("decide", action).observe(time.perf_counter() - started)
+        return json_response(answers if many else answers[0])
+
+    async def cancel(self, request: Request) -> Response:
+        decision_id = request.path_params["decision_id"]
+        try:
+            meta = await self.store.decision(decision_id)
+        except ValueError as exc:
+            raise NotFound(str(exc)) from exc
+        if not meta:
+            raise NotFound(f"unknown decision {decision_id!r}")
+        record = orjson.loads(meta[b"record"])
+        cancel = CancelRecord(decision_id, record["account_id"], record["ts"], record["channel"],
+                              record["contact_point_id"])
+        result = await self.store.cancel(record["account_id"], decision_id, log_json(cancel))
+        if result == -1:
+            raise NotFound(f"unknown decision {decision_id!r}")
+        if result == -2:
+            raise Conflict(f"decision {decision_id!r} already has an outcome; it cannot be cancelled")
+        return json_response({"decision_id": decision_id, "cancelled": True,
+                              "already_cancelled": result == 0})
+
+    # --- events -----------------------------------------------------------------------------
+
+    async def events(self, request: Request) -> Response:
+        items, _many = await self._items(request)
+        if not items:
+            raise Invalid("the body holds no events", [])
+        result = await ingest_events(self.store, self.metrics, items)
+        return json_response(result, 202)
+
+    # --- operations -------------------------------------------------------------------------
+
+    async def metrics_text(self, _request: Request) -> Response:
+        return Response(exposition(self.metrics), media_type="text/plain; version=0.0.4")
+
+    async def healthz(self, _request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(self, _request: Request) -> Response:
+        checks: dict[str, Any] = {"redis": await self.store.ping(), "models": self.models.loaded}
+        if checks["redis"]:
+            lag = await self.store.flow_lag(int(time.time() * 1000))
+            checks["flow_lag_s"] = round(lag, 3)
+            checks["flow"] = lag <= self.settings.flow.lag_limit_s
+        ok = bool(checks["redis"] and checks["models"] and checks.get("flow"))
+        return json_response({"ready": ok, **checks}, 200 if ok else 503)
+
+    async def openapi_json(self, _request: Request) -> Response:
+        return json_response(openapi.document())
+
+
+def build_app(settings: Settings, store: RedisStore, metrics: Metrics,
+              models: ModelHolder | None = None, follow_models: bool = True) -> Starlette:
+    api = Api(settings, store, metrics, models)
+    metrics.preinitialise(tuple(c.id for c in settings.carriers))
+
+    def ep(handler: Any, roles: tuple[str, ...], events: bool = False) -> Any:
+        return endpoint(settings, metrics, roles, handler, events_endpoint=events)
+
+    routes = [
+        Route("/v1/accounts", ep(api.put_accounts, ADMIN), methods=["PUT"]),
+        Route("/v1/accounts/{account_id}", ep(api.get_account, READ), methods=["GET"]),
+        Route("/v1/accounts/{account_id}/timeline", ep(api.get_timeline, READ), methods=["GET"]),
+        Route("/v1/decide", ep(api.decide, DIAL), methods=["POST"]),
+        Route("/v1/decisions/{decision_id}/cancel", ep(api.cancel, DIAL), methods=["POST"]),
+        Route("/v1/events", ep(api.events, GATEWAY, events=True), methods=["POST"]),
+        Route("/metrics", api.metrics_text, methods=["GET"]),
+        Route("/healthz", api.healthz, methods=["GET"]),
+        Route("/readyz", api.readyz, methods=["GET"]),
+        Route("/openapi.json", api.openapi_json, methods=["GET"]),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if not settings.auth_enabled:
+            log.warning("no [auth.tokens] configured: authentication is OFF (local development)")
+        task = asyncio.create_task(api.models.follow(store)) if follow_models else None
+        try:
+            yield
+        finally:
+            if task:
+                task.cancel()
+            await store.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.api = api
+    return app

@@ -1,0 +1,227 @@
+"""The dataflow, as a sentence of named steps:
+
+    log (one partition per shard) → key by account → update features and attribution
+      → write features ─┐
+      → examples → learn (one learner) → publish models
+
+Bytewax lives only here; the steps call pure functions from `features/` and `models/`, and
+Redis I/O from `connectors/redis_log.py`.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import bytewax.operators as op
+import redis
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from bytewax.operators import StatefulBatchLogic
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+
+from connectors import keys as K
+from connectors.redis_log import (
+    FeatureWrite,
+    FeatureWriter,
+    LogItem,
+    LogReader,
+    publish_model,
+    published_model,
+)
+from engine.metrics import Metrics
+from engine.settings import Settings
+from features import account as features
+from features.records import Event
+from models import attribution
+from models.attribution import Example
+from models.contact import ContactModels
+
+IDLE_BACKOFF_S = (0.002, 0.05)  # poll an idle shard from every 2 ms, backing off to 50 ms
+
+
+# --- input: the shards' log streams --------------------------------------------------------
+
+
+class _ShardPartition(StatefulSourcePartition[LogItem, tuple[str, float]]):
+    def __init__(self, reader: LogReader) -> None:
+        self.reader = reader
+        self.idle = IDLE_BACKOFF_S[0]
+        self.awake: datetime | None = None
+
+    def next_batch(self) -> list[LogItem]:
+        items = self.reader.read()
+        if items:
+            self.idle, self.awake = IDLE_BACKOFF_S[0], None
+        else:
+            self.awake = datetime.now(UTC) + timedelta(seconds=self.idle)
+            self.idle = min(self.idle * 2, IDLE_BACKOFF_S[1])
+        return items
+
+    def next_awake(self) -> datetime | None:
+        return self.awake
+
+    def snapshot(self) -> tuple[str, float]:
+        return self.reader.last_id, self.reader.watermark
+
+    def close(self) -> None:
+        self.reader.r.close()
+
+
+class LogSource(FixedPartitionedSource[LogItem, tuple[str, float]]):
+    def __init__(self, url: str, keys: K.Keys) -> None:
+        self.url = url
+        self.keys = keys
+
+    def list_parts(self) -> list[str]:
+        return [str(s) for s in range(self.keys.shards)]
+
+    def build_part(self, step_id: str, for_part: str,
+                   resume_state: tuple[str, float] | None) -> _ShardPartition:
+        last_id, watermark = resume_state or ("0-0", float("-inf"))
+        reader = LogReader(redis.Redis.from_url(self.url), self.keys, int(for_part), last_id, watermark)
+        return _ShardPartition(reader)
+
+
+# --- per account: features and attribution --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    features: features.AccountFeatures
+    attribution: attribution.Attribution
+
+
+def account_step(half_life_s: float):
+    def step(state: AccountState | None, item: LogItem):
+        if state is None:
+            state = AccountState(features.AccountFeatures(), attribution.Attribution())
+        feats = features.update(state.features, item.record, half_life_s)
+        attr, examples = attribution.step(state.attribution, item.record)
+        served = features.serving(feats) if feats is not state.features else None
+        write = FeatureWrite(item.record.account_id, item.shard, item.entry_id, item.accepted_at,
+                             isinstance(item.record, Event), served)
+        return AccountState(feats, attr), (write, examples)
+
+    return step
+
+
+# --- the learner: one keyed state holding the models ---------------------------------------
+
+
+class Learner(StatefulBatchLogic[Example, bytes, bytes]):
+    """Learns every example; publishes the models at most every `interval_s` of system time
+    when they changed (publishing is operations, not data: system time is right here)."""
+
+    def __init__(self, models: ContactModels, interval_s: float, metrics: Metrics) -> None:
+        self.models = models
+        self.interval_s = interval_s
+        self.metrics = metrics
+        self.dirty = False
+        self.last_publish = 0.0
+
+    def on_batch(self, values: list[Example]) -> tuple[list[bytes], bool]:
+        for example in values:
+            self.models.learn(example)
+            self.metrics.model_updates.labels(example.head).inc()
+            if example.head == "response" and example.template:
+                self.metrics.model_updates.labels("templates").inc()
+        self.dirty = self.dirty or bool(values)
+        return [], StatefulBatchLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        if not self.dirty:
+            return None
+        return datetime.fromtimestamp(self.last_publish + self.interval_s, UTC)
+
+    def _publish(self) -> tuple[list[bytes], bool]:
+        if not self.dirty:
+            return [], StatefulBatchLogic.RETAIN
+        self.dirty = False
+        self.last_publish = time.time()
+        return [pickle.dumps(self.models)], StatefulBatchLogic.RETAIN
+
+    def on_notify(self) -> tuple[list[bytes], bool]:
+        return self._publish()
+
+    def on_eof(self) -> tuple[list[bytes], bool]:
+        return self._publish()
+
+    def snapshot(self) -> bytes:
+        return pickle.dumps(self.models)
+
+
+# --- outputs --------------------------------------------------------------------------------
+
+
+class _FeaturePartition(StatelessSinkPartition[FeatureWrite]):
+    def __init__(self, writer: FeatureWriter, metrics: Metrics) -> None:
+        self.writer = writer
+        self.metrics = metrics
+
+    def write_batch(self, items: list[FeatureWrite]) -> None:
+        accepted = self.writer.write(items)
+        now = time.time()
+        for t in accepted:
+            self.metrics.flow_lag.observe(max(0.0, now - t))
+
+    def close(self) -> None:
+        self.writer.r.close()
+
+
+class FeatureSink(DynamicSink[FeatureWrite]):
+    def __init__(self, url: str, keys: K.Keys, metrics: Metrics) -> None:
+        self.url, self.keys, self.metrics = url, keys, metrics
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _FeaturePartition:
+        return _FeaturePartition(FeatureWriter(redis.Redis.from_url(self.url), self.keys), self.metrics)
+
+
+class _ModelPartition(StatelessSinkPartition[bytes]):
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+
+    def write_batch(self, items: list[bytes]) -> None:
+        if items:
+            publish_model(self.r, items[-1])
+
+    def close(self) -> None:
+        self.r.close()
+
+
+class ModelSink(DynamicSink[bytes]):
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _ModelPartition:
+        return _ModelPartition(redis.Redis.from_url(self.url))
+
+
+# --- the flow -------------------------------------------------------------------------------
+
+
+def build_flow(settings: Settings, url: str, metrics: Metrics | None = None) -> Dataflow:
+    metrics = metrics or Metrics()
+    keys = K.Keys(settings.redis.shards)
+    half_life_s = settings.flow.half_life_days * 86400
+
+    def new_learner(snapshot: bytes | None) -> Learner:
+        if snapshot is None:  # no recovery state: continue from the published models, if any
+            with redis.Redis.from_url(url) as client:
+                snapshot = published_model(client)
+        models = pickle.loads(snapshot) if snapshot else ContactModels()
+        return Learner(models, settings.flow.publish_interval_s, metrics)
+
+    flow = Dataflow("cadencia")
+    log = op.input("log", flow, LogSource(url, keys))
+    by_account = op.key_on("by_account", log, lambda item: item.record.account_id)
+    updated = op.key_rm("unkey", op.stateful_map("account", by_account, account_step(half_life_s)))
+    op.output("features", op.map("feature_writes", updated, lambda u: u[0]),
+              FeatureSink(url, keys, metrics))
+    examples = op.flat_map("examples", updated, lambda u: u[1])
+    one_learner = op.key_on("one_learner", examples, lambda _example: "models")
+    published = op.key_rm("unkey_models", op.stateful_batch("learn", one_learner, new_learner))
+    op.output("models", published, ModelSink(url))
+    return flow

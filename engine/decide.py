@@ -1,0 +1,246 @@
+"""POST /v1/decide, top to bottom:
+parse → one Redis round trip → candidates → policy → score → reserve → answer.
+
+`plan` is pure (no I/O): given what Redis held and the current model, it returns either a
+contact to reserve or a wait with the rules that hold it back. `decide_many` does the I/O:
+one pipelined read for the whole batch, one pipelined reservation script per contact, and a
+re-plan of any account that changed in between (optimistic concurrency on its `ver`).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import orjson
+
+from connectors.redis_store import AccountRow, RedisStore, Reservation, log_json
+from engine.errors import Invalid, NotFound
+from engine.settings import Settings
+from engine.wire import Account, DecideRequest, epoch
+from features.account import FeatureView, read
+from features.records import DecisionRecord
+from models.candidates import base_x, dpd_bucket, hour_affinity, hour_x
+from models.contact import Scorer, sigmoid, thompson
+from models.routing import least_cost
+from policy import windows
+from policy.base import Block, account_blocks, channel_block, eligible_again
+
+ALL_CHANNELS = ("voice", "ivr", "sms", "whatsapp", "email")
+CARRIER_CHANNELS = ("voice", "ivr", "sms")
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    channel: str
+    point_id: str
+    address: str
+    send_at: float
+    hour: int
+    template: str | None
+    carrier: str | None
+    score: float
+    p_response: float
+    p_pay: float
+    cost: float
+    x: dict[str, float]
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    blocks: list[Block]
+    next_eligible_at: float | None
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def local_iso(ts: float, timezone: str) -> str:
+    return datetime.fromtimestamp(ts, windows.zone(timezone)).isoformat(timespec="seconds")
+
+
+# --- the I/O: read once, plan, reserve -----------------------------------------------------
+
+
+async def decide_many(store: RedisStore, settings: Settings, scorer: Scorer,
+                      requests: list[DecideRequest]) -> list[dict[str, Any]]:
+    nows = [epoch(r.now) for r in requests]
+    answers: list[dict[str, Any] | None] = [None] * len(requests)
+    pending = list(range(len(requests)))
+    for attempt in range(MAX_ATTEMPTS):
+        rows = await store.read_accounts([requests[i].account_id for i in pending], min(nows))
+        if attempt == 0:
+            _require_accounts(requests, rows)
+        reservations, owners, waits = [], [], []
+        for i, row in zip(pending, rows, strict=True):
+            req, now = requests[i], nows[i]
+            account = msgspec.json.decode(row.fields[b"doc"], type=Account)
+            view = read(row.features(), now, settings.flow.half_life_days * 86400)
+            choice = plan(req, account, row, view, scorer, settings, now)
+            decision_id = new_decision_id(store.keys.shard(req.account_id))
+            if isinstance(choice, Wait):
+                answers[i] = wait_answer(decision_id, req.account_id, choice)
+                waits.append((req.account_id, orjson.dumps({"k": "w", "ts": now, **answers[i]})))
+                continue
+            answer, reservation = contact_answer(decision_id, account, choice, scorer, settings, now, row)
+            answers[i] = answer
+            reservations.append(reservation)
+            owners.append(i)
+        reserved = await store.reserve(reservations, waits)
+        pending = [i for i, ok in zip(owners, reserved, strict=True) if not ok]
+        if not pending:
+            break
+    for i in pending:  # the account kept changing under us: let the caller come back
+        answers[i] = wait_answer(new_decision_id(store.keys.shard(requests[i].account_id)),
+                                 requests[i].account_id, Wait([Block("contention")], nows[i]))
+    return answers  # type: ignore[return-value]
+
+
+def _require_accounts(requests: list[DecideRequest], rows: list[AccountRow]) -> None:
+    missing = [i for i, row in enumerate(rows) if not row.exists]
+    if not missing:
+        return
+    if len(requests) == 1:
+        raise NotFound(f"unknown account {requests[0].account_id!r}")
+    raise Invalid(
+        f"{len(missing)} of {len(requests)} requests name unknown accounts; nothing was reserved",
+        [{"index": i, "field": "account_id", "message": f"unknown account {requests[i].account_id!r}"}
+         for i in missing],
+    )
+
+
+def new_decision_id(shard: int) -> str:
+    return f"d-{shard:03d}-{os.urandom(6).hex()}"
+
+
+# --- the pure part: candidates → policy → score ---------------------------------------------
+
+
+def plan(req: DecideRequest, account: Account, row: AccountRow, view: FeatureView, scorer: Scorer,
+         settings: Settings, now: float) -> Contact | Wait:
+    live = row.live()
+    blocks = account_blocks(live, account.balance, account.timezone, now)
+    if blocks:
+        return Wait(blocks, eligible_again(blocks))
+
+    wanted = req.channels or ALL_CHANNELS
+    configured = settings.channels or {c: None for c in ALL_CHANNELS}
+    channel_blocks: list[Block] = []
+    channels = []
+    for c in wanted:
+        if c not in configured:
+            continue
+        b = channel_block(live, c)
+        if b is not None:
+            channel_blocks.append(b)
+        elif any(c in p.channels for p in account.contact_points):
+            channels.append(c)
+    if not channels:
+        return Wait(channel_blocks or [Block("no_channel")], None)
+
+    window = windows.window_for(account.country, settings.policy.get("windows"))
+    horizon = req.horizon_hours or settings.decisions.default_horizon_hours
+    slots = [(t, h) for t, h in windows.hour_starts(now, account.timezone, horizon)
+             if windows.allowed_at(t, account.timezone, window)]
+    if not slots:
+        return Wait([Block("quiet_hours")], windows.next_window_start(now, account.timezone, window))
+
+    return best_contact(account, view, scorer, settings, now, channels, slots)
+
+
+def best_contact(account: Account, view: FeatureView, scorer: Scorer, settings: Settings,
+                 now: float, channels: list[str], slots: list[tuple[float, int]]) -> Contact | Wait:
+    rng = random.Random(zlib.crc32(f"{settings.decisions.seed}|{account.account_id}|{now}".encode()))
+    bucket = dpd_bucket(account.days_past_due)
+    balance = settings.money.to_base(account.balance, account.currency)
+    affinity = hour_affinity(view)
+    share, response_value = settings.decisions.payment_share, settings.decisions.response_value
+    best: Contact | None = None
+    for channel in channels:
+        spec = settings.channels.get(channel)
+        minutes = spec.expected_minutes if spec else 0.0
+        carrier, carrier_cost, _alts = (least_cost(settings.carriers, channel, minutes)
+                                        if channel in CARRIER_CHANNELS else (None, 0.0, []))
+        cost = (spec.expected_cost() if spec else 0.0) + carrier_cost
+        # the contact point with the best base logit for this channel (hour terms are shared)
+        points = []
+        for p in account.contact_points:
+            if channel in p.channels:
+                bx = base_x(view, channel, p.id, p.type, bucket, balance)
+                points.append((scorer.dot("pay", bx), scorer.dot("response", bx), p, bx))
+        pay_base, resp_base, point, bx = max(points, key=lambda t: (t[0], t[1]))
+        for t, hour in slots:
+            hx = hour_x(channel, hour, affinity[hour])
+            p_pay = sigmoid(scorer.intercepts["pay"] + pay_base + scorer.dot("pay", hx))
+            p_resp = sigmoid(scorer.intercepts["response"] + resp_base + scorer.dot("response", hx))
+            draw = thompson(p_pay, scorer.evidence(channel, hour), rng)
+            value = draw * balance * share + p_resp * response_value - cost
+            if best is None or value > best.score:
+                best = Contact(channel, point.id, point.address, t, hour, None, carrier, value,
+                               p_resp, p_pay, cost, {**bx, **hx})
+    assert best is not None  # channels and slots are non-empty
+    if best.score <= 0:
+        return Wait([Block("no_positive_value")], None)
+    template = choose_template(settings, scorer, account, best.channel, bucket, rng)
+    reasons = [f"best_hour={best.hour}", f"p_response={best.p_response:.3f}",
+               f"p_pay={best.p_pay:.4f}", f"cost={best.cost:.4f}",
+               f"explore=thompson(n={scorer.evidence(best.channel, best.hour)})"]
+    if best.carrier:
+        reasons.append("carrier=least_cost")
+    return Contact(best.channel, best.point_id, best.address, best.send_at, best.hour, template,
+                   best.carrier, best.score, best.p_response, best.p_pay, best.cost, best.x, reasons)
+
+
+def choose_template(settings: Settings, scorer: Scorer, account: Account, channel: str,
+                    bucket: str, rng: random.Random) -> str | None:
+    eligible = [t.id for t in settings.templates
+                if t.channel == channel
+                and t.days_past_due_min <= account.days_past_due <= t.days_past_due_max
+                and (t.portfolio is None or t.portfolio == account.portfolio)]
+    if not eligible:
+        return None
+    return scorer.templates.choose(channel, bucket, eligible, rng)[0]
+
+
+# --- answers --------------------------------------------------------------------------------
+
+
+def wait_answer(decision_id: str, account_id: str, wait: Wait) -> dict[str, Any]:
+    return {"decision_id": decision_id, "account_id": account_id, "action": "wait",
+            "next_eligible_at": iso(wait.next_eligible_at), "reasons": [b.rule for b in wait.blocks]}
+
+
+def contact_answer(decision_id: str, account: Account, c: Contact, scorer: Scorer,
+                   settings: Settings, now: float, row: AccountRow) -> tuple[dict[str, Any], Reservation]:
+    expires = c.send_at + settings.decisions.reservation_minutes * 60
+    deadline = c.send_at + settings.decisions.attribution_hours * 3600
+    record = DecisionRecord(
+        decision_id=decision_id, account_id=account.account_id, ts=now, send_at=c.send_at,
+        deadline=deadline, channel=c.channel, contact_point_id=c.point_id, template=c.template,
+        model_version=scorer.version, dpd_bucket=dpd_bucket(account.days_past_due), hour=c.hour, x=c.x,
+    )
+    answer = {
+        "decision_id": decision_id, "account_id": account.account_id, "action": "contact",
+        "channel": c.channel, "contact_point_id": c.point_id, "address": c.address,
+        "carrier": c.carrier, "template": c.template,
+        "send_at": local_iso(c.send_at, account.timezone),
+        "expires_at": local_iso(expires, account.timezone),
+        "score": round(c.score, 4), "model_version": scorer.version, "reasons": c.reasons,
+    }
+    reservation = Reservation(
+        account_id=account.account_id, decision_id=decision_id, expected_ver=row.ver,
+        lock=f"{decision_id}|{c.channel}|{expires}", contact_at=c.send_at,
+        contact_member=f"{decision_id}|{c.channel}|{c.point_id}", record=log_json(record),
+        deadline=deadline,
+    )
+    return answer, reservation

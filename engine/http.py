@@ -1,0 +1,80 @@
+"""The HTTP plumbing every endpoint shares, built once: auth by role, bounded body reads,
+orjson responses, and one mapping of cadencia's errors to the contract's JSON error."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from connectors.redis_store import StoreUnavailable
+from engine.errors import CadenciaError, Forbidden, TooLarge, Unauthorized, Unavailable
+from engine.metrics import Metrics
+from engine.settings import Settings
+
+log = logging.getLogger("cadencia.http")
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def error_response(exc: CadenciaError) -> Response:
+    return json_response(exc.body(), exc.status)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def authorize(settings: Settings, request: Request, roles: tuple[str, ...]) -> None:
+    if not settings.auth_enabled:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("send `Authorization: Bearer <token>`")
+    role = settings.tokens.get(token.strip())
+    if role is None:
+        raise Unauthorized("unknown token")
+    if role != "admin" and role not in roles:
+        raise Forbidden(f"the {role!r} role may not call {request.method} {request.url.path}")
+
+
+def endpoint(settings: Settings, metrics: Metrics, roles: tuple[str, ...], handler: Handler,
+             events_endpoint: bool = False) -> Handler:
+    """Wrap a handler: authorization, then the handler, with errors mapped to the contract."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            authorize(settings, request, roles)
+            return await handler(request)
+        except CadenciaError as exc:
+            metrics.requests_rejected.labels(exc.code).inc()
+            if events_endpoint and exc.status in (401, 403, 413, 400):
+                reason = {401: "unauthorized", 403: "unauthorized", 413: "too_large",
+                          400: "invalid_json"}[exc.status]
+                metrics.rejected.labels(reason).inc()
+            return error_response(exc)
+        except (StoreUnavailable, RedisError, ConnectionError) as exc:
+            log.warning("redis unavailable on %s: %s", request.url.path, exc)
+            if events_endpoint:
+                metrics.rejected.labels("unavailable").inc()
+            return error_response(Unavailable(f"storage unavailable, nothing was applied: {exc}"))
+
+    return wrapped

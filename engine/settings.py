@@ -1,0 +1,199 @@
+"""Configuration: one TOML file read once into frozen objects that are passed in.
+
+Tests build their own `Settings` directly; nothing reads the environment after start-up
+except `${ENV_VAR}` expansion here and `CADENCIA_REDIS_URL` in the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CHANNELS = ("voice", "ivr", "sms", "whatsapp", "email")
+ROLES = ("dialer", "gateway", "admin", "reader")
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing something or holds a wrong value."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = None
+    workers: int = 1
+    max_body_bytes: int = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str | None = None  # None: start a private redis-server
+    shards: int = 16  # hash-tag buckets; fixed once data is written (see connectors/keys.py)
+    log_maxlen: int = 1_000_000  # per shard stream, approximate trimming
+    timeline_maxlen: int = 2_000
+    retention_days: int = 400  # timelines and decision records expire after this
+
+
+@dataclass(frozen=True)
+class MoneySettings:
+    currency: str = "MXN"
+    rates: dict[str, float] = field(default_factory=dict)
+
+    def to_base(self, amount: float, currency: str) -> float:
+        """`amount` in `currency`, expressed in the configured base currency."""
+        if currency == self.currency:
+            return amount
+        rate = self.rates.get(currency)
+        if rate is None:
+            raise ConfigError(f"[money.rates] has no rate for {currency!r}")
+        return amount * rate
+
+
+@dataclass(frozen=True)
+class CarrierSettings:
+    id: str
+    cost_per_attempt: float = 0.0
+    cost_per_minute: float = 0.0
+    channels: tuple[str, ...] = ("voice", "ivr", "sms")
+    cost_per_message: float = 0.0
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    name: str
+    cost: float = 0.0  # per message or attempt
+    cost_per_minute: float = 0.0
+    expected_minutes: float = 0.0  # expected billed minutes of an attempt (calls)
+
+    def expected_cost(self) -> float:
+        return self.cost + self.cost_per_minute * self.expected_minutes
+
+
+@dataclass(frozen=True)
+class TemplateSettings:
+    id: str
+    channel: str
+    days_past_due_min: int = 0
+    days_past_due_max: int = 100_000
+    portfolio: str | None = None
+
+
+@dataclass(frozen=True)
+class DecisionSettings:
+    default_horizon_hours: int = 24
+    reservation_minutes: int = 120  # a contact decision holds the lock this long after send_at
+    attribution_hours: int = 48  # outcomes within this window after send_at teach the models
+    payment_share: float = 0.5  # expected share of the balance a promise or payment brings
+    response_value: float = 0.0  # value of a response that brings no promise, in base currency
+    seed: int = 0  # exploration is seeded by (seed, account, now): replays decide the same
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    half_life_days: float = 14.0
+    publish_interval_s: float = 1.0  # how often a changed model is published
+    lag_limit_s: float = 5.0  # /readyz fails when the dataflow is further behind than this
+    epoch_interval_s: float = 2.0  # bytewax snapshot cadence
+    state_dir: str | None = None  # bytewax recovery store; None: no recovery
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    money: MoneySettings = field(default_factory=MoneySettings)
+    carriers: tuple[CarrierSettings, ...] = ()
+    channels: dict[str, ChannelSettings] = field(default_factory=dict)
+    templates: tuple[TemplateSettings, ...] = ()
+    decisions: DecisionSettings = field(default_factory=DecisionSettings)
+    flow: FlowSettings = field(default_factory=FlowSettings)
+    policy: dict[str, Any] = field(default_factory=dict)
+    webhooks: dict[str, dict[str, str]] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)  # bearer token -> role
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.tokens)
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand(value: str, where: str) -> str:
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"{where} refers to ${{{name}}}, which is not set")
+        return os.environ[name]
+
+    return _ENV.sub(sub, value)
+
+
+def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
+    names = set(cls.__dataclass_fields__)
+    unknown = set(raw) - names
+    if unknown:
+        raise ConfigError(f"[{where}] has unknown keys: {', '.join(sorted(unknown))}")
+    try:
+        return cls(**raw)
+    except TypeError as exc:
+        raise ConfigError(f"[{where}]: {exc}") from exc
+
+
+def load(path: str | Path) -> Settings:
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    return from_dict(raw)
+
+
+def from_dict(raw: dict[str, Any]) -> Settings:
+    raw = dict(raw)
+    channels = {}
+    for name, spec in raw.pop("channels", {}).items():
+        if name not in CHANNELS:
+            raise ConfigError(f"[channels.{name}]: unknown channel; use one of {CHANNELS}")
+        channels[name] = _build(ChannelSettings, {"name": name, **spec}, f"channels.{name}")
+    carriers = tuple(
+        _build(CarrierSettings, {**c, "channels": tuple(c.get("channels", ("voice", "ivr", "sms")))},
+               "carriers")
+        for c in raw.pop("carriers", [])
+    )
+    templates = tuple(_build(TemplateSettings, t, "templates") for t in raw.pop("templates", []))
+    for t in templates:
+        if t.channel not in CHANNELS:
+            raise ConfigError(f"template {t.id!r}: unknown channel {t.channel!r}")
+    money = raw.pop("money", {})
+    auth = raw.pop("auth", {})
+    tokens = {}
+    for token, role in auth.get("tokens", {}).items():
+        token, role = _expand(token, "[auth.tokens]"), _expand(role, "[auth.tokens]")
+        if role not in ROLES:
+            raise ConfigError(f"[auth.tokens]: unknown role {role!r}; use one of {ROLES}")
+        tokens[token] = role
+    webhooks = {
+        vendor: {k: _expand(str(v), f"[webhooks.{vendor}]") for k, v in spec.items()}
+        for vendor, spec in raw.pop("webhooks", {}).items()
+    }
+    settings = Settings(
+        server=_build(ServerSettings, raw.pop("server", {}), "server"),
+        redis=_build(RedisSettings, raw.pop("redis", {}), "redis"),
+        money=MoneySettings(currency=money.get("currency", "MXN"), rates=dict(money.get("rates", {}))),
+        carriers=carriers,
+        channels=channels,
+        templates=templates,
+        decisions=_build(DecisionSettings, raw.pop("decisions", {}), "decisions"),
+        flow=_build(FlowSettings, raw.pop("flow", {}), "flow"),
+        policy=raw.pop("policy", {}),
+        webhooks=webhooks,
+        tokens=tokens,
+    )
+    if raw:
+        raise ConfigError(f"unknown sections: {', '.join(sorted(raw))}")
+    return settings

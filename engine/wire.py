@@ -1,0 +1,206 @@
+"""The contract's request bodies: decoding, validation, and normalisation into records.
+
+Validation is msgspec's (typed structs, tagged unions, precise paths); everything a client
+can get wrong becomes an `Invalid` with one `details` entry per bad item.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+import orjson
+
+from engine.errors import BadRequest, Invalid, Unsupported
+from features.records import Event
+
+Channel = Literal["voice", "ivr", "sms", "whatsapp", "email"]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\s\x00-\x1f]+$")]
+Text = Annotated[str, msgspec.Meta(max_length=10_000)]
+
+
+class ContactPoint(msgspec.Struct, frozen=True):
+    id: Id
+    type: Literal["mobile", "landline", "email", "whatsapp"]
+    address: Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
+    channels: tuple[Channel, ...] = ()
+    network: str | None = None
+    timezone: str | None = None
+
+
+class Account(msgspec.Struct, frozen=True):
+    account_id: Id
+    portfolio: Id
+    balance: Annotated[float, msgspec.Meta(ge=0)]
+    currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
+    days_past_due: Annotated[int, msgspec.Meta(ge=0)]
+    country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+    timezone: str
+    contact_points: tuple[ContactPoint, ...]
+    product: str = ""
+    region: str | None = None
+    attributes: dict[str, Any] = {}
+
+
+class DecideRequest(msgspec.Struct, frozen=True):
+    account_id: Id
+    now: datetime | None = None
+    channels: tuple[Channel, ...] | None = None
+    horizon_hours: Annotated[int, msgspec.Meta(ge=1, le=168)] | None = None
+
+
+class _Event(msgspec.Struct, frozen=True, tag_field="type"):
+    event_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    account_id: Id
+    ts: datetime | None = None
+    decision_id: str | None = None
+    channel: Channel | None = None
+    contact_point_id: str | None = None
+    carrier: str | None = None
+
+
+class MessageEvent(_Event, tag="message"):
+    status: Literal["queued", "sent", "delivered", "read", "failed", "undelivered"] = "sent"
+    error_code: str | None = None
+
+
+class CallEvent(_Event, tag="call"):
+    status: Literal["answered", "no_answer", "busy", "failed", "voicemail", "canceled"] = "failed"
+    party: Literal["right_party", "third_party", "unknown"] | None = None
+    sip_code: Annotated[int, msgspec.Meta(ge=100, le=699)] | None = None
+    duration_s: Annotated[float, msgspec.Meta(ge=0)] | None = None
+
+
+class ReplyEvent(_Event, tag="reply"):
+    text: Text = ""
+    intent: str | None = None
+
+
+class PromiseEvent(_Event, tag="promise"):
+    amount: Annotated[float, msgspec.Meta(gt=0)] = 0.0
+    due_date: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")] = ""
+
+
+class PaymentEvent(_Event, tag="payment"):
+    amount: Annotated[float, msgspec.Meta(gt=0)] = 0.0
+
+
+class OptoutEvent(_Event, tag="optout"):
+    pass
+
+
+class DisputeEvent(_Event, tag="dispute"):
+    text: Text | None = None
+
+
+EventIn = MessageEvent | CallEvent | ReplyEvent | PromiseEvent | PaymentEvent | OptoutEvent | DisputeEvent
+REQUIRED_BY_TYPE = {"message": ("status",), "call": ("status",), "promise": ("amount", "due_date"),
+                    "payment": ("amount",)}
+
+_PATH = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$")
+_MISSING = re.compile(r"missing required field `(?P<field>[^`]+)`")
+
+
+def decode_body(body: bytes, content_type: str) -> tuple[list[Any], bool]:
+    """The items of a one-or-many body, and whether the client sent many."""
+    mime = content_type.split(";", 1)[0].strip().lower()
+    if mime == "application/x-ndjson":
+        items = []
+        for n, line in enumerate(body.splitlines()):
+            if line.strip():
+                try:
+                    items.append(orjson.loads(line))
+                except orjson.JSONDecodeError as exc:
+                    raise BadRequest(f"line {n + 1} of the NDJSON body is not JSON: {exc}") from exc
+        return items, True
+    if mime not in ("application/json", "") and not mime.endswith("+json"):
+        raise Unsupported(f"send application/json or application/x-ndjson, not {mime!r}")
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body is not JSON: {exc}") from exc
+    if isinstance(parsed, list):
+        return parsed, True
+    return [parsed], False
+
+
+def detail(index: int, exc: msgspec.ValidationError | str, field: str | None = None) -> dict[str, Any]:
+    text = str(exc)
+    m = _PATH.match(text)
+    msg, path = (m.group("msg"), m.group("path")) if m else (text, None)
+    if field is None:
+        missing = _MISSING.search(msg)
+        field = missing.group("field") if missing else (path or "").lstrip(".") or "$"
+    return {"index": index, "field": field, "message": msg}
+
+
+Check = Callable[[int, dict[str, Any], Any], "dict[str, Any] | None"]
+
+
+def convert_all(items: list[Any], kind: Any, check: Check | None = None) -> list[Any]:
+    """Convert every item or raise one `Invalid` naming every bad one (one detail each)."""
+    out, details = [], []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            details.append({"index": i, "field": "$", "message": "expected a JSON object"})
+            continue
+        try:
+            value = msgspec.convert(item, kind)
+        except msgspec.ValidationError as exc:
+            details.append(detail(i, exc))
+            continue
+        bad = check(i, item, value) if check else None
+        if bad:
+            details.append(bad)
+        out.append(value)
+    if details:
+        raise Invalid(f"{len(details)} of {len(items)} items are invalid; nothing was applied", details)
+    return out
+
+
+def check_aware(value: datetime | None, index: int, field: str) -> dict[str, Any] | None:
+    if value is not None and value.tzinfo is None:
+        return {"index": index, "field": field, "message": "timestamp needs an offset or Z"}
+    return None
+
+
+def check_timezone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def epoch(value: datetime | None) -> float:
+    return time.time() if value is None else value.timestamp()
+
+
+def to_event(e: EventIn, accepted: float, source: str = "api") -> Event:
+    kind = type(e).__struct_config__.tag
+    fields = {f: getattr(e, f) for f in e.__struct_fields__ if f not in ("ts",)}
+    fields["ts"] = accepted if e.ts is None else e.ts.timestamp()
+    fields["type"] = kind
+    if kind == "optout" and e.channel is None:
+        fields["channel"] = None
+    return Event(source=source, **fields)
+
+
+def _check_event(i: int, raw: dict[str, Any], ev: EventIn) -> dict[str, Any] | None:
+    bad = check_aware(ev.ts, i, "ts")
+    if bad:
+        return bad
+    kind = type(ev).__struct_config__.tag
+    for field in REQUIRED_BY_TYPE.get(kind, ()):
+        if field not in raw:
+            return {"index": i, "field": field, "message": f"a {kind} event needs `{field}`"}
+    return None
+
+
+def validate_events(items: list[Any]) -> list[EventIn]:
+    return convert_all(items, EventIn, _check_event)

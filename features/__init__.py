@@ -1,0 +1,1 @@
+"""Per-account online features: pure `update(state, record) -> state` and `read`. No I/O."""

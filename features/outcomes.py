@@ -1,0 +1,48 @@
+"""What an event means for learning: was the contact answered, by whom, did it pay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from features.records import Event
+
+# SIP answers that say the number itself is bad (not a passing network failure).
+DEAD_NUMBER_SIP = frozenset({404, 410, 484, 604})
+TERMINAL_MESSAGE = frozenset({"read", "failed", "undelivered"})
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    attempt: bool = False  # a contact attempt that no decision of ours announced
+    response: bool = False  # the debtor engaged: read, replied, answered in person
+    right_party: bool = False
+    delivery_failed: bool = False  # undelivered message, dead or wrong number
+    pay: bool = False  # promise to pay or payment
+    terminal: bool = False  # the contact this answers is over: release its lock
+
+
+def classify(event: Event) -> Outcome:
+    t, status = event.type, event.status
+    if t == "message":
+        return Outcome(
+            attempt=status == "sent" and event.decision_id is None,
+            response=status == "read",
+            delivery_failed=status in ("failed", "undelivered"),
+            terminal=status in TERMINAL_MESSAGE,
+        )
+    if t == "call":
+        rpc = status == "answered" and event.party == "right_party"
+        wrong = event.party == "third_party" or (event.sip_code in DEAD_NUMBER_SIP)
+        return Outcome(
+            attempt=event.decision_id is None,
+            response=rpc,
+            right_party=rpc,
+            delivery_failed=wrong,
+            terminal=True,
+        )
+    if t == "reply":
+        return Outcome(response=True, terminal=True)
+    if t in ("promise", "payment"):
+        return Outcome(response=True, pay=True, terminal=True)
+    # optout, dispute: the debtor engaged, but not in a way to learn to seek.
+    return Outcome(terminal=True)

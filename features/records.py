@@ -1,0 +1,114 @@
+"""What flows through the event log: frozen, picklable records with event time in seconds.
+
+The API appends them (as JSON) to the log in the same atomic step that applies them; the
+dataflow reads them back with `from_log`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+EVENT_TYPES = ("message", "call", "reply", "promise", "payment", "optout", "dispute")
+MESSAGE_STATUSES = ("queued", "sent", "delivered", "read", "failed", "undelivered")
+CALL_STATUSES = ("answered", "no_answer", "busy", "failed", "voicemail", "canceled")
+PARTIES = ("right_party", "third_party", "unknown")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A contact outcome, normalised from any source (API, vendor webhook)."""
+
+    event_id: str
+    ts: float
+    type: str
+    account_id: str
+    decision_id: str | None = None
+    channel: str | None = None
+    contact_point_id: str | None = None
+    carrier: str | None = None
+    status: str | None = None
+    party: str | None = None
+    sip_code: int | None = None
+    duration_s: float | None = None
+    error_code: str | None = None
+    text: str | None = None
+    intent: str | None = None
+    amount: float | None = None
+    due_date: str | None = None  # YYYY-MM-DD in the debtor's calendar
+    source: str = "api"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    """An account upsert: the attributes the dataflow needs to read events in context."""
+
+    account_id: str
+    timezone: str
+    days_past_due: int
+    balance: float  # in the base currency
+    contact_points: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """A reserved contact, with the model inputs it was scored on (no training/serving skew)."""
+
+    decision_id: str
+    account_id: str
+    ts: float  # the request's `now`
+    send_at: float
+    deadline: float  # end of the attribution window
+    channel: str
+    contact_point_id: str
+    template: str | None
+    model_version: str
+    dpd_bucket: str = ""
+    hour: int = 0  # the debtor's local hour of send_at
+    x: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRecord:
+    decision_id: str
+    account_id: str
+    ts: float  # when the cancelled decision was made (to undo its attempt)
+    channel: str
+    contact_point_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExpireRecord:
+    """The attribution window of a decision closed (event time passed its deadline)."""
+
+    decision_id: str
+    account_id: str
+    ts: float
+
+
+Record = Event | AccountRecord | DecisionRecord | CancelRecord | ExpireRecord
+
+KINDS: dict[str, type] = {
+    "e": Event,
+    "a": AccountRecord,
+    "d": DecisionRecord,
+    "c": CancelRecord,
+    "x": ExpireRecord,
+}
+_KIND_OF = {cls: kind for kind, cls in KINDS.items()}
+
+
+def to_log(record: Record) -> dict[str, Any]:
+    """A JSON-ready dict with the record's kind under `k`."""
+    out: dict[str, Any] = {f.name: getattr(record, f.name) for f in fields(record)}
+    out["k"] = _KIND_OF[type(record)]
+    return out
+
+
+def from_log(raw: dict[str, Any]) -> Record:
+    raw = dict(raw)
+    cls = KINDS[raw.pop("k")]
+    raw.pop("acc", None)  # acceptance time, read by the sink for lag
+    if cls is AccountRecord:
+        raw["contact_points"] = tuple(raw.get("contact_points", ()))
+    return cls(**raw)

@@ -1,0 +1,110 @@
+"""The contact models: two logistic heads learned online, and a frozen scorer for serving.
+
+`response`: the chance a contact on channel c, at local hour h, through contact point p gets
+the debtor to engage. `pay`: the chance it brings a promise or a payment. Both are River
+`LogisticRegression`s over the inputs of `models.candidates`. The dataflow owns the learning
+copy; API processes load a published pickle and score with `Scorer`, a snapshot of weights
+(no River call on the hot path, and nothing a request could mutate).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+from river import linear_model, optim
+
+from models.attribution import Example
+from models.templates import TemplateBandit
+
+HEAD_PRIORS = {"response": 0.10, "pay": 0.02}
+
+
+def logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+def sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def cell(channel: str, hour: int) -> str:
+    return f"{channel}|{hour}"
+
+
+class ContactModels:
+    def __init__(self, learning_rate: float = 0.05, l2: float = 1e-5) -> None:
+        self.learning_rate = learning_rate
+        self.l2 = l2
+        self.heads = {
+            head: linear_model.LogisticRegression(
+                optimizer=optim.SGD(learning_rate),
+                l2=l2,
+                intercept_init=logit(prior),
+                intercept_lr=learning_rate,
+            )
+            for head, prior in HEAD_PRIORS.items()
+        }
+        self.templates = TemplateBandit()
+        self.cells: dict[str, int] = {}  # examples seen per channel and hour (response head)
+        self.updates = 0
+
+    def learn(self, example: Example) -> None:
+        self.heads[example.head].learn_one(example.x, example.y)
+        if example.head == "response":
+            key = cell(example.channel, example.hour)
+            self.cells[key] = self.cells.get(key, 0) + 1
+            if example.template:
+                self.templates.learn_one(
+                    {"channel": example.channel, "dpd_bucket": example.dpd_bucket,
+                     "template": example.template},
+                    example.y,
+                )
+        self.updates += 1
+
+    def scorer(self, version: str) -> Scorer:
+        return Scorer(
+            version=version,
+            weights={h: dict(m.weights) for h, m in self.heads.items()},
+            intercepts={h: float(m.intercept) for h, m in self.heads.items()},
+            cells=dict(self.cells),
+            templates=self.templates,
+        )
+
+
+@dataclass(frozen=True)
+class Scorer:
+    version: str
+    weights: dict[str, dict[str, float]]
+    intercepts: dict[str, float]
+    cells: dict[str, int]
+    templates: TemplateBandit
+
+    def dot(self, head: str, x: dict[str, float]) -> float:
+        w = self.weights[head]
+        return sum(w.get(k, 0.0) * v for k, v in x.items())
+
+    def proba(self, head: str, x: dict[str, float]) -> float:
+        return sigmoid(self.intercepts[head] + self.dot(head, x))
+
+    def evidence(self, channel: str, hour: int) -> int:
+        return self.cells.get(cell(channel, hour), 0)
+
+
+def thompson(p: float, evidence: int, rng: random.Random, cap: int = 5000) -> float:
+    """A draw from a Beta posterior centred on the model's `p` with `evidence` pseudo-counts:
+    wide where the model has seen little of this channel and hour (explore), tight where it
+    has seen much (exploit). The cap keeps a little exploration forever."""
+    n = min(evidence, cap) + 2.0
+    return rng.betavariate(p * n + 0.5, (1.0 - p) * n + 0.5)
+
+
+INITIAL_VERSION = "m-000000"
+
+
+def initial_scorer() -> Scorer:
+    return ContactModels().scorer(INITIAL_VERSION)

@@ -1,0 +1,45 @@
+"""Template choice per channel and DPD bucket as a Beta-Bernoulli bandit (Thompson sampling)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+
+class TemplateBandit:
+    """River-style: `learn_one(x, y)` with x = {"channel", "dpd_bucket", "template"}."""
+
+    def __init__(self, prior_successes: float = 1.0, prior_failures: float = 9.0) -> None:
+        self.prior_successes = prior_successes
+        self.prior_failures = prior_failures
+        self._counts: dict[tuple[str, str, str], tuple[float, float]] = {}
+
+    @staticmethod
+    def _key(x: dict[str, Any]) -> tuple[str, str, str]:
+        return (str(x.get("channel", "")), str(x.get("dpd_bucket", "")), str(x.get("template", "")))
+
+    def learn_one(self, x: dict[str, Any], y: bool) -> None:
+        s, f = self._counts.get(self._key(x), (0.0, 0.0))
+        self._counts[self._key(x)] = (s + 1.0, f) if y else (s, f + 1.0)
+
+    def posterior(self, x: dict[str, Any]) -> tuple[float, float]:
+        s, f = self._counts.get(self._key(x), (0.0, 0.0))
+        return s + self.prior_successes, f + self.prior_failures
+
+    def predict_proba_one(self, x: dict[str, Any]) -> dict[bool, float]:
+        a, b = self.posterior(x)
+        p = a / (a + b)
+        return {False: 1.0 - p, True: p}
+
+    def choose(
+        self, channel: str, bucket: str, templates: Sequence[str], rng: random.Random
+    ) -> tuple[str, float]:
+        """Thompson sampling over `templates`: the pick and its sampled success rate."""
+        best, best_draw = templates[0], -1.0
+        for template in templates:
+            a, b = self.posterior({"channel": channel, "dpd_bucket": bucket, "template": template})
+            draw = rng.betavariate(a, b)
+            if draw > best_draw:
+                best, best_draw = template, draw
+        return best, best_draw

@@ -1,0 +1,1 @@
+"""The rules of contact as pure functions: what may happen, when, and which rule says no."""

@@ -1,0 +1,80 @@
+"""The base rules every decision goes through: paid, dispute, promise pending, the contact
+lock, opt-outs, and permitted hours. Each block names its rule and, where time lifts it,
+when."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from features.account import zone
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    decision_id: str
+    channel: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Promise:
+    amount: float
+    due_date: str  # YYYY-MM-DD, debtor's calendar
+    ts: float
+    paid_before: float  # the account's paid total when the promise was made
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    """The binding facts the API keeps per account (written atomically with the log)."""
+
+    ver: int = 0
+    lock: Lock | None = None
+    optouts: dict[str, float] = field(default_factory=dict)  # channel or "*" -> ts
+    promise: Promise | None = None
+    paid_total: float = 0.0
+    dispute_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    rule: str
+    until: float | None = None  # when time alone lifts it; None: only an event can
+
+
+def end_of_day(day: str, timezone: str) -> float:
+    d = date.fromisoformat(day) + timedelta(days=1)
+    return datetime(d.year, d.month, d.day, tzinfo=zone(timezone)).timestamp()
+
+
+def account_blocks(live: Live, balance: float, timezone: str, now: float) -> list[Block]:
+    """Rules that hold back every channel of the account at `now`."""
+    blocks = []
+    if balance > 0 and live.paid_total >= balance - 1e-9:
+        blocks.append(Block("paid"))
+    if live.dispute_at is not None and live.dispute_at <= now:
+        blocks.append(Block("dispute"))
+    p = live.promise
+    if p is not None and p.ts <= now and live.paid_total - p.paid_before < p.amount - 1e-9:
+        until = end_of_day(p.due_date, timezone)
+        if now < until:
+            blocks.append(Block("promise_pending", until))
+    if "*" in live.optouts:
+        blocks.append(Block("optout_all"))
+    if live.lock is not None and live.lock.expires_at > now:
+        blocks.append(Block("contact_locked", live.lock.expires_at))
+    return blocks
+
+
+def channel_block(live: Live, channel: str) -> Block | None:
+    if channel in live.optouts:
+        return Block(f"optout_{channel}")
+    return None
+
+
+def eligible_again(blocks: list[Block]) -> float | None:
+    """When every time-bound block has lifted; None if any block lifts only by an event."""
+    if any(b.until is None for b in blocks):
+        return None
+    return max(b.until for b in blocks if b.until is not None) if blocks else None

@@ -1,0 +1,27 @@
+"""Which facts of an event must bind the very next decision. The API applies these ops in
+the same atomic step that appends the event to the log (connectors/lua/ingest.lua)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from features.outcomes import classify
+from features.records import Event
+
+
+def ops_for(event: Event) -> list[list[Any]]:
+    t = event.type
+    if t == "optout":
+        return [["optout", event.channel or "*", event.ts], ["release", ""]]
+    if t == "promise":
+        doc = orjson.dumps({"amount": event.amount, "due_date": event.due_date, "ts": event.ts})
+        return [["promise", doc.decode(), event.ts], ["release", ""]]
+    if t == "payment":
+        return [["pay", event.amount], ["release", ""]]
+    if t == "dispute":
+        return [["dispute", event.ts], ["release", ""]]
+    if event.decision_id and classify(event).terminal:
+        return [["release", event.decision_id]]
+    return []

@@ -1,0 +1,76 @@
+"""Permitted contact hours in the debtor's local time, per country.
+
+A week window maps ISO weekday (1 = Monday) to (start, end) in minutes after local
+midnight, end exclusive; a day missing from the map allows no contact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from features.account import zone
+
+WeekWindow = Mapping[int, tuple[int, int]]
+
+
+def every_day(start_h: float, end_h: float, days: range = range(1, 8)) -> dict[int, tuple[int, int]]:
+    return {d: (int(start_h * 60), int(end_h * 60)) for d in days}
+
+
+DEFAULT_WINDOW: WeekWindow = every_day(8, 21)
+
+COUNTRY_WINDOWS: dict[str, WeekWindow] = {
+    "US": every_day(8, 21),
+    "MX": every_day(7, 22),
+    "CO": {**every_day(7, 19, range(1, 6)), 6: (8 * 60, 15 * 60)},
+    "CL": every_day(8, 20, range(1, 7)),
+    "PE": every_day(7, 20, range(1, 6)),
+}
+
+
+def window_for(country: str, overrides: Mapping[str, Any] | None = None) -> WeekWindow:
+    """The country's window, or the config's `[policy.windows.<COUNTRY>]` override."""
+    spec = (overrides or {}).get(country)
+    if spec is not None:
+        days = spec.get("days", list(range(1, 8)))
+        return {int(d): (int(spec["start_hour"] * 60), int(spec["end_hour"] * 60)) for d in days}
+    return COUNTRY_WINDOWS.get(country, DEFAULT_WINDOW)
+
+
+def allowed_at(ts: float, timezone: str, window: WeekWindow) -> bool:
+    local = datetime.fromtimestamp(ts, zone(timezone))
+    span = window.get(local.isoweekday())
+    if span is None:
+        return False
+    minute = local.hour * 60 + local.minute
+    return span[0] <= minute < span[1]
+
+
+def hour_starts(now: float, timezone: str, horizon_hours: int) -> list[tuple[float, int]]:
+    """`now`, then the start of every later local hour within the horizon: (instant, local hour)."""
+    tz = zone(timezone)
+    local = datetime.fromtimestamp(now, tz)
+    out = [(now, local.hour)]
+    first = now + (3600 - local.minute * 60 - local.second - local.microsecond / 1e6)
+    t = first
+    end = now + horizon_hours * 3600
+    while t < end:
+        out.append((t, datetime.fromtimestamp(t, tz).hour))
+        t += 3600
+    return out
+
+
+def next_window_start(now: float, timezone: str, window: WeekWindow, days: int = 8) -> float | None:
+    """The first instant at or after `now` when contact is allowed (minute resolution)."""
+    if allowed_at(now, timezone, window):
+        return now
+    for t, _hour in hour_starts(now, timezone, days * 24)[1:]:
+        if allowed_at(t, timezone, window):
+            return t
+        # windows may open on the half hour: look inside this hour too
+        for minute in (15, 30, 45):
+            if allowed_at(t + minute * 60, timezone, window):
+                return t + minute * 60
+    return None
