@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -221,6 +222,10 @@ def build_app(settings: Settings, store: RedisStore, metrics: Metrics,
         if not settings.auth_enabled:
             log.warning("no [auth.tokens] configured: authentication is OFF (local development)")
         task = asyncio.create_task(api.models.follow(store)) if follow_models else None
+        # Start-up objects live forever: keep them out of the collector's full passes, which
+        # otherwise pause a busy worker for tens of milliseconds (LIMITS.md).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -1,0 +1,29 @@
+"""The ASGI entry point uvicorn workers import: settings from `CADENCIA_CONFIG` (a TOML
+path; the embedded default when unset) and Redis from `CADENCIA_REDIS_URL`."""
+
+from __future__ import annotations
+
+import os
+
+from connectors.redis_store import RedisStore
+from engine.app import build_app
+from engine.metrics import Metrics
+from engine.settings import Settings, load
+
+DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "demo.toml")
+
+
+def settings_from_env() -> tuple[Settings, str]:
+    settings = load(os.environ.get("CADENCIA_CONFIG") or DEFAULT_CONFIG)
+    url = os.environ.get("CADENCIA_REDIS_URL") or settings.redis.url
+    if not url:
+        raise RuntimeError("set CADENCIA_REDIS_URL or [redis] url (cadencia run does this for you)")
+    return settings, url
+
+
+def create_app():  # noqa: ANN201 - a Starlette app, built by uvicorn --factory
+    settings, url = settings_from_env()
+    store = RedisStore.from_url(url, settings.redis.shards, log_maxlen=settings.redis.log_maxlen,
+                                timeline_maxlen=settings.redis.timeline_maxlen,
+                                retention_days=settings.redis.retention_days)
+    return build_app(settings, store, Metrics())

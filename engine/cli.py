@@ -1,0 +1,77 @@
+"""`cadencia run`: the API and the dataflow on one machine, from one TOML file.
+
+With no --config it runs the embedded default: a private redis-server, a demo portfolio,
+decisions and simulated outcomes, and a report of what the engine decided and learned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from engine.asgi import DEFAULT_CONFIG
+from engine.settings import ConfigError, load
+from engine.supervisor import Plan, Supervisor
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cadencia", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start the API and the dataflow")
+    run.add_argument("--config", help="TOML configuration (default: the embedded demo config)")
+    run.add_argument("--redis-url", default=os.environ.get("CADENCIA_REDIS_URL"),
+                     help="an existing Redis (default: [redis] url, else a private redis-server)")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.add_argument("--workers", type=int, help="API worker processes")
+    run.add_argument("--flow-state-dir", help="bytewax recovery store (default: [flow] state_dir)")
+    demo = run.add_mutually_exclusive_group()
+    demo.add_argument("--demo", action="store_true", default=None,
+                      help="load the demo portfolio and simulate outcomes (default without --config)")
+    demo.add_argument("--no-demo", dest="demo", action="store_false")
+    run.add_argument("--demo-days", type=int, default=10, help="simulated days of the demo")
+    run.add_argument("--demo-accounts", type=int, default=300)
+    run.add_argument("--once", action="store_true", help="stop after the demo instead of serving")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config = args.config or DEFAULT_CONFIG
+    try:
+        settings = load(config)
+    except ConfigError as exc:
+        print(f"cadencia: {exc}", file=sys.stderr)
+        return 2
+    demo = args.demo if args.demo is not None else args.config is None
+    plan = Plan(
+        config=os.path.abspath(config),
+        redis_url=args.redis_url or settings.redis.url,
+        host=args.host or settings.server.host,
+        port=args.port if args.port is not None else settings.server.port,
+        workers=args.workers or settings.server.workers,
+        flow_state_dir=args.flow_state_dir or settings.flow.state_dir,
+    )
+    sup = Supervisor(plan)
+    try:
+        sup.start()
+        if demo:
+            from engine.demo import run_demo
+
+            run_demo(sup.base_url, days=args.demo_days, accounts=args.demo_accounts)
+        if args.once:
+            return 0
+        print(f"cadencia is serving on {sup.base_url} (metrics at {sup.base_url}/metrics); Ctrl-C stops it",
+              flush=True)
+        sup.watch()
+        return 0
+    finally:
+        sup.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
