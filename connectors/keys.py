@@ -1,23 +1,6 @@
-r"""The Redis key scheme, version 1. Every key cadencia writes is built here.
+r"""The Redis key scheme, version 1: every key cadencia writes is built here.
 
-Accounts are spread over `shards` hash-tag buckets: `shard = crc32(account_id) % shards`.
-Every key of an account, and the event-log stream and timer set of its bucket, carry the
-bucket's hash tag `{sNNN}`, so each Lua script touches one Cluster slot and can append to
-the log in the same atomic step that changes the account. The bucket count is part of the
-scheme: changing it on a populated Redis needs a migration (a new scheme version).
-
-| key | type | written by | expiry |
-| --- | --- | --- | --- |
-| `cad:v1:{sNNN}:a:<account_id>` | hash: `doc` (account JSON), `ver`, `lock`, `oo:<channel>`, `ptp`, `ptp_ts`, `paid`, `paid_at`, `disp`, `feat` (features JSON), `feat_n`, `feat_at` | API scripts, dataflow (`feat*`) | none: the account is the portfolio |
-| `cad:v1:{sNNN}:a:<account_id>:c` | zset of reserved contacts, member `decision_id\|channel\|cp`, score = send time | reserve/cancel scripts | trimmed to `contact_window_days` on every reserve |
-| `cad:v1:{sNNN}:a:<account_id>:e` | set of applied event ids (idempotency, "counted once, ever") | ingest script | none, by contract |
-| `cad:v1:{sNNN}:a:<account_id>:t` | stream: the account's timeline | scripts | `retention_days`, refreshed on write; MAXLEN trimmed |
-| `cad:v1:{sNNN}:d:<decision_id>` | hash: the reservation (account, channel, member, state) | reserve/cancel/ingest | `retention_days` |
-| `cad:v1:{sNNN}:log` | stream: the event log the dataflow reads, one field `r` (JSON) | scripts | MAXLEN ~ `log_maxlen` |
-| `cad:v1:{sNNN}:timers` | zset `decision_id\|account_id` by attribution deadline (event time) | reserve; the dataflow source pops | popped |
-| `cad:v1:model:version` / `cad:v1:model:blob` | string: published model version and its pickle | dataflow | none |
-| `cad:v1:flow:offsets` | hash shard -> last log id the dataflow applied | dataflow | none |
-| `cad:v1:deadletter` | stream of unmatched vendor callbacks | webhooks | MAXLEN ~ 100k |
+The scheme (types, writers, expiry) is documented beside this file in `KEYS.md`.
 """
 
 from __future__ import annotations

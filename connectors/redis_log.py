@@ -32,8 +32,15 @@ def stream_id_key(entry_id: str) -> tuple[int, int]:
 class LogReader:
     """Reads one shard from `last_id` on, tracking the shard's event-time watermark."""
 
-    def __init__(self, client: redis.Redis, keys: K.Keys, shard: int, last_id: str = "0-0",
-                 watermark: float = float("-inf"), batch: int = 2000) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: K.Keys,
+        shard: int,
+        last_id: str = "0-0",
+        watermark: float = float("-inf"),
+        batch: int = 2000,
+    ) -> None:
         self.r = client
         self.keys = keys
         self.shard = shard
@@ -107,8 +114,10 @@ class FeatureWriter:
         now = time.time()
         for w in latest.values():
             assert w.served is not None
-            pipe.hset(self.keys.account(w.account_id), mapping={
-                "feat": orjson.dumps(w.served), "feat_n": w.served["n"], "feat_at": now})
+            pipe.hset(
+                self.keys.account(w.account_id),
+                mapping={"feat": orjson.dumps(w.served), "feat_n": w.served["n"], "feat_at": now},
+            )
         if offsets:
             pipe.hset(K.FLOW_OFFSETS, mapping={str(s): i for s, i in offsets.items()})
         if latest or offsets:

@@ -100,8 +100,14 @@ class Ingest:
 
 
 class RedisStore:
-    def __init__(self, client: aioredis.Redis, shards: int, log_maxlen: int = 1_000_000,
-                 timeline_maxlen: int = 2000, retention_days: int = 400) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        shards: int,
+        log_maxlen: int = 1_000_000,
+        timeline_maxlen: int = 2000,
+        retention_days: int = 400,
+    ) -> None:
         self.r = client
         self.keys = K.Keys(shards)
         self.log_maxlen = log_maxlen
@@ -114,8 +120,9 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: str, shards: int, **kw: Any) -> RedisStore:
-        client = aioredis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0,
-                                         max_connections=256)
+        client = aioredis.Redis.from_url(
+            url, socket_timeout=2.0, socket_connect_timeout=2.0, max_connections=256
+        )
         return cls(client, shards, **kw)
 
     async def close(self) -> None:
@@ -139,16 +146,20 @@ class RedisStore:
         pipe = self.r.pipeline(transaction=False)
         for account_id, doc, record in docs:
             shard = self.keys.shard(account_id)
-            await self._upsert(keys=[self.keys.account(account_id), self.keys.log(shard)],
-                               args=[doc, log_json(record), self.log_maxlen], client=pipe)
+            await self._upsert(
+                keys=[self.keys.account(account_id), self.keys.log(shard)],
+                args=[doc, log_json(record), self.log_maxlen],
+                client=pipe,
+            )
         await self._run(pipe)
 
     async def read_accounts(self, account_ids: Sequence[str], now: float) -> list[AccountRow]:
         pipe = self.r.pipeline(transaction=False)
         for account_id in account_ids:
             pipe.hgetall(self.keys.account(account_id))
-            pipe.zrangebyscore(self.keys.contacts(account_id), now - CONTACT_WINDOW_S, "+inf",
-                               withscores=True)
+            pipe.zrangebyscore(
+                self.keys.contacts(account_id), now - CONTACT_WINDOW_S, "+inf", withscores=True
+            )
         out = await self._run(pipe)
         return [AccountRow(out[i], out[i + 1]) for i in range(0, len(out), 2)]
 
@@ -169,19 +180,37 @@ class RedisStore:
 
     # --- decisions --------------------------------------------------------------------------
 
-    async def reserve(self, items: Sequence[Reservation], waits: Sequence[tuple[str, bytes]] = ()) -> list[bool]:
+    async def reserve(
+        self, items: Sequence[Reservation], waits: Sequence[tuple[str, bytes]] = ()
+    ) -> list[bool]:
         """Reserve each item atomically; also append `waits` (account, record) to timelines."""
         pipe = self.r.pipeline(transaction=False)
         k = self.keys
         for it in items:
             shard = k.shard(it.account_id)
             await self._reserve(
-                keys=[k.account(it.account_id), k.contacts(it.account_id), k.log(shard),
-                      k.timeline(it.account_id), k.decision(it.decision_id), k.timers(shard)],
-                args=[it.expected_ver, it.lock, it.contact_at, it.contact_member,
-                      it.contact_at - CONTACT_WINDOW_S, it.record, it.account_id, self.ttl,
-                      it.deadline, f"{it.decision_id}|{it.account_id}", self.log_maxlen,
-                      self.timeline_maxlen],
+                keys=[
+                    k.account(it.account_id),
+                    k.contacts(it.account_id),
+                    k.log(shard),
+                    k.timeline(it.account_id),
+                    k.decision(it.decision_id),
+                    k.timers(shard),
+                ],
+                args=[
+                    it.expected_ver,
+                    it.lock,
+                    it.contact_at,
+                    it.contact_member,
+                    it.contact_at - CONTACT_WINDOW_S,
+                    it.record,
+                    it.account_id,
+                    self.ttl,
+                    it.deadline,
+                    f"{it.decision_id}|{it.account_id}",
+                    self.log_maxlen,
+                    self.timeline_maxlen,
+                ],
                 client=pipe,
             )
         for account_id, record in waits:
@@ -200,11 +229,18 @@ class RedisStore:
     async def cancel(self, account_id: str, decision_id: str, record: bytes) -> int:
         k = self.keys
         try:
-            return int(await self._cancel(
-                keys=[k.account(account_id), k.contacts(account_id), k.log(k.shard(account_id)),
-                      k.timeline(account_id), k.decision(decision_id)],
-                args=[decision_id, record, self.log_maxlen, self.timeline_maxlen],
-            ))
+            return int(
+                await self._cancel(
+                    keys=[
+                        k.account(account_id),
+                        k.contacts(account_id),
+                        k.log(k.shard(account_id)),
+                        k.timeline(account_id),
+                        k.decision(decision_id),
+                    ],
+                    args=[decision_id, record, self.log_maxlen, self.timeline_maxlen],
+                )
+            )
         except RedisError as exc:
             raise StoreUnavailable(f"redis: {exc}") from exc
 

@@ -44,8 +44,9 @@ READ, DIAL, GATEWAY, ADMIN = ("reader",), ("dialer",), ("gateway",), ("admin",)
 class Api:
     """The endpoints, holding what they share: settings, store, metrics, the current model."""
 
-    def __init__(self, settings: Settings, store: RedisStore, metrics: Metrics,
-                 models: ModelHolder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, store: RedisStore, metrics: Metrics, models: ModelHolder | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
         self.metrics = metrics
@@ -65,25 +66,40 @@ class Api:
             if not check_timezone(a.timezone):
                 return {"index": i, "field": "timezone", "message": f"unknown time zone {a.timezone!r}"}
             if a.currency != money.currency and a.currency not in money.rates:
-                return {"index": i, "field": "currency",
-                        "message": f"no [money.rates] entry converts {a.currency} to {money.currency}"}
+                return {
+                    "index": i,
+                    "field": "currency",
+                    "message": f"no [money.rates] entry converts {a.currency} to {money.currency}",
+                }
             ids = [p.id for p in a.contact_points]
             if len(ids) != len(set(ids)):
                 return {"index": i, "field": "contact_points", "message": "contact point ids repeat"}
             for p in a.contact_points:
                 if p.timezone is not None and not check_timezone(p.timezone):
-                    return {"index": i, "field": "contact_points.timezone",
-                            "message": f"unknown time zone {p.timezone!r}"}
+                    return {
+                        "index": i,
+                        "field": "contact_points.timezone",
+                        "message": f"unknown time zone {p.timezone!r}",
+                    }
             return None
 
         accounts = convert_all(items, Account, check)
-        await self.store.upsert_accounts([
-            (a.account_id, msgspec.json.encode(a),
-             AccountRecord(a.account_id, a.timezone, a.days_past_due,
-                           money.to_base(a.balance, a.currency),
-                           tuple(p.id for p in a.contact_points)))
-            for a in accounts
-        ])
+        await self.store.upsert_accounts(
+            [
+                (
+                    a.account_id,
+                    msgspec.json.encode(a),
+                    AccountRecord(
+                        a.account_id,
+                        a.timezone,
+                        a.days_past_due,
+                        money.to_base(a.balance, a.currency),
+                        tuple(p.id for p in a.contact_points),
+                    ),
+                )
+                for a in accounts
+            ]
+        )
         return json_response({"upserted": len(accounts)})
 
     async def get_account(self, request: Request) -> Response:
@@ -98,12 +114,20 @@ class Api:
             "events_applied": feat.get("n", 0),
             "features_updated_at": iso(feat.get("as_of")),
             "features": feat or None,
-            "lock": None if live.lock is None else {
-                "decision_id": live.lock.decision_id, "channel": live.lock.channel,
-                "expires_at": iso(live.lock.expires_at)},
-            "promise": None if live.promise is None else {
-                "amount": live.promise.amount, "due_date": live.promise.due_date,
-                "made_at": iso(live.promise.ts)},
+            "lock": None
+            if live.lock is None
+            else {
+                "decision_id": live.lock.decision_id,
+                "channel": live.lock.channel,
+                "expires_at": iso(live.lock.expires_at),
+            },
+            "promise": None
+            if live.promise is None
+            else {
+                "amount": live.promise.amount,
+                "due_date": live.promise.due_date,
+                "made_at": iso(live.promise.ts),
+            },
             "optouts": sorted(live.optouts),
             "paid_total": live.paid_total,
             "disputed_at": iso(live.dispute_at),
@@ -132,8 +156,7 @@ class Api:
     async def decide(self, request: Request) -> Response:
         started = time.perf_counter()
         items, many = await self._items(request)
-        reqs = convert_all(items, DecideRequest,
-                           lambda i, _raw, r: check_aware(r.now, i, "now"))
+        reqs = convert_all(items, DecideRequest, lambda i, _raw, r: check_aware(r.now, i, "now"))
         if not reqs:
             return json_response([])
         answers = await decide_many(self.store, self.settings, self.models.scorer, reqs)
@@ -156,15 +179,17 @@ class Api:
         if not meta:
             raise NotFound(f"unknown decision {decision_id!r}")
         record = orjson.loads(meta[b"record"])
-        cancel = CancelRecord(decision_id, record["account_id"], record["ts"], record["channel"],
-                              record["contact_point_id"])
+        cancel = CancelRecord(
+            decision_id, record["account_id"], record["ts"], record["channel"], record["contact_point_id"]
+        )
         result = await self.store.cancel(record["account_id"], decision_id, log_json(cancel))
         if result == -1:
             raise NotFound(f"unknown decision {decision_id!r}")
         if result == -2:
             raise Conflict(f"decision {decision_id!r} already has an outcome; it cannot be cancelled")
-        return json_response({"decision_id": decision_id, "cancelled": True,
-                              "already_cancelled": result == 0})
+        return json_response(
+            {"decision_id": decision_id, "cancelled": True, "already_cancelled": result == 0}
+        )
 
     # --- events -----------------------------------------------------------------------------
 
@@ -196,8 +221,13 @@ class Api:
         return json_response(openapi.document())
 
 
-def build_app(settings: Settings, store: RedisStore, metrics: Metrics,
-              models: ModelHolder | None = None, follow_models: bool = True) -> Starlette:
+def build_app(
+    settings: Settings,
+    store: RedisStore,
+    metrics: Metrics,
+    models: ModelHolder | None = None,
+    follow_models: bool = True,
+) -> Starlette:
     api = Api(settings, store, metrics, models)
     metrics.preinitialise(tuple(c.id for c in settings.carriers))
 

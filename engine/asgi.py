@@ -21,9 +21,13 @@ def settings_from_env() -> tuple[Settings, str]:
     return settings, url
 
 
-def create_app():  # noqa: ANN201 - a Starlette app, built by uvicorn --factory
+def create_app():
     settings, url = settings_from_env()
-    store = RedisStore.from_url(url, settings.redis.shards, log_maxlen=settings.redis.log_maxlen,
-                                timeline_maxlen=settings.redis.timeline_maxlen,
-                                retention_days=settings.redis.retention_days)
+    store = RedisStore.from_url(
+        url,
+        settings.redis.shards,
+        log_maxlen=settings.redis.log_maxlen,
+        timeline_maxlen=settings.redis.timeline_maxlen,
+        retention_days=settings.redis.retention_days,
+    )
     return build_app(settings, store, Metrics())

@@ -17,20 +17,28 @@ from engine.supervisor import Plan, Supervisor
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cadencia", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="cadencia", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start the API and the dataflow")
     run.add_argument("--config", help="TOML configuration (default: the embedded demo config)")
-    run.add_argument("--redis-url", default=os.environ.get("CADENCIA_REDIS_URL"),
-                     help="an existing Redis (default: [redis] url, else a private redis-server)")
+    run.add_argument(
+        "--redis-url",
+        default=os.environ.get("CADENCIA_REDIS_URL"),
+        help="an existing Redis (default: [redis] url, else a private redis-server)",
+    )
     run.add_argument("--host")
     run.add_argument("--port", type=int)
     run.add_argument("--workers", type=int, help="API worker processes")
     run.add_argument("--flow-state-dir", help="bytewax recovery store (default: [flow] state_dir)")
     demo = run.add_mutually_exclusive_group()
-    demo.add_argument("--demo", action="store_true", default=None,
-                      help="load the demo portfolio and simulate outcomes (default without --config)")
+    demo.add_argument(
+        "--demo",
+        action="store_true",
+        default=None,
+        help="load the demo portfolio and simulate outcomes (default without --config)",
+    )
     demo.add_argument("--no-demo", dest="demo", action="store_false")
     run.add_argument("--demo-days", type=int, default=10, help="simulated days of the demo")
     run.add_argument("--demo-accounts", type=int, default=300)
@@ -65,8 +73,10 @@ def main(argv: list[str] | None = None) -> int:
             run_demo(sup.base_url, days=args.demo_days, accounts=args.demo_accounts)
         if args.once:
             return 0
-        print(f"cadencia is serving on {sup.base_url} (metrics at {sup.base_url}/metrics); Ctrl-C stops it",
-              flush=True)
+        print(
+            f"cadencia is serving on {sup.base_url} (metrics at {sup.base_url}/metrics); Ctrl-C stops it",
+            flush=True,
+        )
         sup.watch()
         return 0
     finally:

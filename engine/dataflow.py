@@ -14,6 +14,7 @@ import pickle
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import bytewax.operators as op
 import redis
@@ -78,8 +79,9 @@ class LogSource(FixedPartitionedSource[LogItem, tuple[str, float]]):
     def list_parts(self) -> list[str]:
         return [str(s) for s in range(self.keys.shards)]
 
-    def build_part(self, step_id: str, for_part: str,
-                   resume_state: tuple[str, float] | None) -> _ShardPartition:
+    def build_part(
+        self, step_id: str, for_part: str, resume_state: tuple[str, float] | None
+    ) -> _ShardPartition:
         last_id, watermark = resume_state or ("0-0", float("-inf"))
         reader = LogReader(redis.Redis.from_url(self.url), self.keys, int(for_part), last_id, watermark)
         return _ShardPartition(reader)
@@ -101,8 +103,14 @@ def account_step(half_life_s: float):
         feats = features.update(state.features, item.record, half_life_s)
         attr, examples = attribution.step(state.attribution, item.record)
         served = features.serving(feats) if feats is not state.features else None
-        write = FeatureWrite(item.record.account_id, item.shard, item.entry_id, item.accepted_at,
-                             isinstance(item.record, Event), served)
+        write = FeatureWrite(
+            item.record.account_id,
+            item.shard,
+            item.entry_id,
+            item.accepted_at,
+            isinstance(item.record, Event),
+            served,
+        )
         return AccountState(feats, attr), (write, examples)
 
     return step
@@ -202,26 +210,36 @@ class ModelSink(DynamicSink[bytes]):
 # --- the flow -------------------------------------------------------------------------------
 
 
-def build_flow(settings: Settings, url: str, metrics: Metrics | None = None) -> Dataflow:
+def build_flow(
+    settings: Settings,
+    url: str,
+    metrics: Metrics | None = None,
+    *,
+    source: Any = None,
+    feature_sink: Any = None,
+    model_sink: Any = None,
+) -> Dataflow:
+    """The dataflow on Redis at `url`; tests swap the source and sinks for Bytewax's
+    `TestingSource` / `TestingSink` and keep every step in between."""
     metrics = metrics or Metrics()
     keys = K.Keys(settings.redis.shards)
     half_life_s = settings.flow.half_life_days * 86400
 
     def new_learner(snapshot: bytes | None) -> Learner:
-        if snapshot is None:  # no recovery state: continue from the published models, if any
+        if snapshot is None and model_sink is None:  # no recovery state: continue from Redis
             with redis.Redis.from_url(url) as client:
                 snapshot = published_model(client)
         models = pickle.loads(snapshot) if snapshot else ContactModels()
         return Learner(models, settings.flow.publish_interval_s, metrics)
 
     flow = Dataflow("cadencia")
-    log = op.input("log", flow, LogSource(url, keys))
+    log = op.input("log", flow, source or LogSource(url, keys))
     by_account = op.key_on("by_account", log, lambda item: item.record.account_id)
     updated = op.key_rm("unkey", op.stateful_map("account", by_account, account_step(half_life_s)))
-    op.output("features", op.map("feature_writes", updated, lambda u: u[0]),
-              FeatureSink(url, keys, metrics))
+    writes = op.map("feature_writes", updated, lambda u: u[0])
+    op.output("features", writes, feature_sink or FeatureSink(url, keys, metrics))
     examples = op.flat_map("examples", updated, lambda u: u[1])
     one_learner = op.key_on("one_learner", examples, lambda _example: "models")
     published = op.key_rm("unkey_models", op.stateful_batch("learn", one_learner, new_learner))
-    op.output("models", published, ModelSink(url))
+    op.output("models", published, model_sink or ModelSink(url))
     return flow

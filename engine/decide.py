@@ -72,8 +72,9 @@ def local_iso(ts: float, timezone: str) -> str:
 # --- the I/O: read once, plan, reserve -----------------------------------------------------
 
 
-async def decide_many(store: RedisStore, settings: Settings, scorer: Scorer,
-                      requests: list[DecideRequest]) -> list[dict[str, Any]]:
+async def decide_many(
+    store: RedisStore, settings: Settings, scorer: Scorer, requests: list[DecideRequest]
+) -> list[dict[str, Any]]:
     nows = [epoch(r.now) for r in requests]
     answers: list[dict[str, Any] | None] = [None] * len(requests)
     pending = list(range(len(requests)))
@@ -101,8 +102,11 @@ async def decide_many(store: RedisStore, settings: Settings, scorer: Scorer,
         if not pending:
             break
     for i in pending:  # the account kept changing under us: let the caller come back
-        answers[i] = wait_answer(new_decision_id(store.keys.shard(requests[i].account_id)),
-                                 requests[i].account_id, Wait([Block("contention")], nows[i]))
+        answers[i] = wait_answer(
+            new_decision_id(store.keys.shard(requests[i].account_id)),
+            requests[i].account_id,
+            Wait([Block("contention")], nows[i]),
+        )
     return answers  # type: ignore[return-value]
 
 
@@ -114,8 +118,10 @@ def _require_accounts(requests: list[DecideRequest], rows: list[AccountRow]) -> 
         raise NotFound(f"unknown account {requests[0].account_id!r}")
     raise Invalid(
         f"{len(missing)} of {len(requests)} requests name unknown accounts; nothing was reserved",
-        [{"index": i, "field": "account_id", "message": f"unknown account {requests[i].account_id!r}"}
-         for i in missing],
+        [
+            {"index": i, "field": "account_id", "message": f"unknown account {requests[i].account_id!r}"}
+            for i in missing
+        ],
     )
 
 
@@ -126,8 +132,15 @@ def new_decision_id(shard: int) -> str:
 # --- the pure part: candidates → policy → score ---------------------------------------------
 
 
-def plan(req: DecideRequest, account: Account, row: AccountRow, view: FeatureView, scorer: Scorer,
-         settings: Settings, now: float) -> Contact | Wait:
+def plan(
+    req: DecideRequest,
+    account: Account,
+    row: AccountRow,
+    view: FeatureView,
+    scorer: Scorer,
+    settings: Settings,
+    now: float,
+) -> Contact | Wait:
     live = row.live()
     blocks = account_blocks(live, account.balance, account.timezone, now)
     if blocks:
@@ -150,16 +163,26 @@ def plan(req: DecideRequest, account: Account, row: AccountRow, view: FeatureVie
 
     window = windows.window_for(account.country, settings.policy.get("windows"))
     horizon = req.horizon_hours or settings.decisions.default_horizon_hours
-    slots = [(t, h) for t, h in windows.hour_starts(now, account.timezone, horizon)
-             if windows.allowed_at(t, account.timezone, window)]
+    slots = [
+        (t, h)
+        for t, h in windows.hour_starts(now, account.timezone, horizon)
+        if windows.allowed_at(t, account.timezone, window)
+    ]
     if not slots:
         return Wait([Block("quiet_hours")], windows.next_window_start(now, account.timezone, window))
 
     return best_contact(account, view, scorer, settings, now, channels, slots)
 
 
-def best_contact(account: Account, view: FeatureView, scorer: Scorer, settings: Settings,
-                 now: float, channels: list[str], slots: list[tuple[float, int]]) -> Contact | Wait:
+def best_contact(
+    account: Account,
+    view: FeatureView,
+    scorer: Scorer,
+    settings: Settings,
+    now: float,
+    channels: list[str],
+    slots: list[tuple[float, int]],
+) -> Contact | Wait:
     rng = random.Random(zlib.crc32(f"{settings.decisions.seed}|{account.account_id}|{now}".encode()))
     bucket = dpd_bucket(account.days_past_due)
     balance = settings.money.to_base(account.balance, account.currency)
@@ -169,22 +192,25 @@ def best_contact(account: Account, view: FeatureView, scorer: Scorer, settings: 
     for channel in channels:
         spec = settings.channels.get(channel)
         minutes = spec.expected_minutes if spec else 0.0
-        carrier, carrier_cost, _alts = (least_cost(settings.carriers, channel, minutes)
-                                        if channel in CARRIER_CHANNELS else (None, 0.0, []))
+        carrier, carrier_cost, _alts = (
+            least_cost(settings.carriers, channel, minutes)
+            if channel in CARRIER_CHANNELS
+            else (None, 0.0, [])
+        )
         cost = (spec.expected_cost() if spec else 0.0) + carrier_cost
         # the contact point with the best base logit for this channel (hour terms are shared)
         points = []
         for p in account.contact_points:
             if channel in p.channels:
                 bx = base_x(view, channel, p.id, p.type, bucket, balance)
-                points.append((scorer.dot("pay", bx), scorer.dot("response", bx), p, bx))
-        pay_base, resp_base, point, bx = max(points, key=lambda t: (t[0], t[1]))
+                points.append((scorer.dot("response", bx), scorer.dot("pay", bx), p, bx))
+        resp_base, pay_base, point, bx = max(points, key=lambda t: (t[0], t[1]))
         for t, hour in slots:
             hx = hour_x(channel, hour, affinity[hour])
-            p_pay = sigmoid(scorer.intercepts["pay"] + pay_base + scorer.dot("pay", hx))
             p_resp = sigmoid(scorer.intercepts["response"] + resp_base + scorer.dot("response", hx))
-            draw = thompson(p_pay, scorer.evidence(channel, hour), rng)
-            value = draw * balance * share + p_resp * response_value - cost
+            p_pay = sigmoid(scorer.intercepts["pay"] + pay_base + scorer.dot("pay", hx))
+            draw = thompson(p_resp, scorer.evidence(channel, hour), rng)
+            value = draw * (p_pay * balance * share + response_value) - cost
             if best is None or value > best.score:
                 best = Contact(channel, point.id, point.address, t, hour, None, carrier, value,
                                p_resp, p_pay, cost, {**bx, **hx})
@@ -192,21 +218,42 @@ def best_contact(account: Account, view: FeatureView, scorer: Scorer, settings: 
     if best.score <= 0:
         return Wait([Block("no_positive_value")], None)
     template = choose_template(settings, scorer, account, best.channel, bucket, rng)
-    reasons = [f"best_hour={best.hour}", f"p_response={best.p_response:.3f}",
-               f"p_pay={best.p_pay:.4f}", f"cost={best.cost:.4f}",
-               f"explore=thompson(n={scorer.evidence(best.channel, best.hour)})"]
+    reasons = [
+        f"best_hour={best.hour}",
+        f"p_response={best.p_response:.3f}",
+        f"p_pay_if_response={best.p_pay:.3f}",
+        f"cost={best.cost:.4f}",
+        f"explore=thompson(n={scorer.evidence(best.channel, best.hour)})",
+    ]
     if best.carrier:
         reasons.append("carrier=least_cost")
-    return Contact(best.channel, best.point_id, best.address, best.send_at, best.hour, template,
-                   best.carrier, best.score, best.p_response, best.p_pay, best.cost, best.x, reasons)
+    return Contact(
+        best.channel,
+        best.point_id,
+        best.address,
+        best.send_at,
+        best.hour,
+        template,
+        best.carrier,
+        best.score,
+        best.p_response,
+        best.p_pay,
+        best.cost,
+        best.x,
+        reasons,
+    )
 
 
-def choose_template(settings: Settings, scorer: Scorer, account: Account, channel: str,
-                    bucket: str, rng: random.Random) -> str | None:
-    eligible = [t.id for t in settings.templates
-                if t.channel == channel
-                and t.days_past_due_min <= account.days_past_due <= t.days_past_due_max
-                and (t.portfolio is None or t.portfolio == account.portfolio)]
+def choose_template(
+    settings: Settings, scorer: Scorer, account: Account, channel: str, bucket: str, rng: random.Random
+) -> str | None:
+    eligible = [
+        t.id
+        for t in settings.templates
+        if t.channel == channel
+        and t.days_past_due_min <= account.days_past_due <= t.days_past_due_max
+        and (t.portfolio is None or t.portfolio == account.portfolio)
+    ]
     if not eligible:
         return None
     return scorer.templates.choose(channel, bucket, eligible, rng)[0]
@@ -216,31 +263,63 @@ def choose_template(settings: Settings, scorer: Scorer, account: Account, channe
 
 
 def wait_answer(decision_id: str, account_id: str, wait: Wait) -> dict[str, Any]:
-    return {"decision_id": decision_id, "account_id": account_id, "action": "wait",
-            "next_eligible_at": iso(wait.next_eligible_at), "reasons": [b.rule for b in wait.blocks]}
+    return {
+        "decision_id": decision_id,
+        "account_id": account_id,
+        "action": "wait",
+        "next_eligible_at": iso(wait.next_eligible_at),
+        "reasons": [b.rule for b in wait.blocks],
+    }
 
 
-def contact_answer(decision_id: str, account: Account, c: Contact, scorer: Scorer,
-                   settings: Settings, now: float, row: AccountRow) -> tuple[dict[str, Any], Reservation]:
+def contact_answer(
+    decision_id: str,
+    account: Account,
+    c: Contact,
+    scorer: Scorer,
+    settings: Settings,
+    now: float,
+    row: AccountRow,
+) -> tuple[dict[str, Any], Reservation]:
     expires = c.send_at + settings.decisions.reservation_minutes * 60
     deadline = c.send_at + settings.decisions.attribution_hours * 3600
     record = DecisionRecord(
-        decision_id=decision_id, account_id=account.account_id, ts=now, send_at=c.send_at,
-        deadline=deadline, channel=c.channel, contact_point_id=c.point_id, template=c.template,
-        model_version=scorer.version, dpd_bucket=dpd_bucket(account.days_past_due), hour=c.hour, x=c.x,
+        decision_id=decision_id,
+        account_id=account.account_id,
+        ts=now,
+        send_at=c.send_at,
+        deadline=deadline,
+        channel=c.channel,
+        contact_point_id=c.point_id,
+        template=c.template,
+        model_version=scorer.version,
+        dpd_bucket=dpd_bucket(account.days_past_due),
+        hour=c.hour,
+        x=c.x,
     )
     answer = {
-        "decision_id": decision_id, "account_id": account.account_id, "action": "contact",
-        "channel": c.channel, "contact_point_id": c.point_id, "address": c.address,
-        "carrier": c.carrier, "template": c.template,
+        "decision_id": decision_id,
+        "account_id": account.account_id,
+        "action": "contact",
+        "channel": c.channel,
+        "contact_point_id": c.point_id,
+        "address": c.address,
+        "carrier": c.carrier,
+        "template": c.template,
         "send_at": local_iso(c.send_at, account.timezone),
         "expires_at": local_iso(expires, account.timezone),
-        "score": round(c.score, 4), "model_version": scorer.version, "reasons": c.reasons,
+        "score": round(c.score, 4),
+        "model_version": scorer.version,
+        "reasons": c.reasons,
     }
     reservation = Reservation(
-        account_id=account.account_id, decision_id=decision_id, expected_ver=row.ver,
-        lock=f"{decision_id}|{c.channel}|{expires}", contact_at=c.send_at,
-        contact_member=f"{decision_id}|{c.channel}|{c.point_id}", record=log_json(record),
+        account_id=account.account_id,
+        decision_id=decision_id,
+        expected_ver=row.ver,
+        lock=f"{decision_id}|{c.channel}|{expires}",
+        contact_at=c.send_at,
+        contact_member=f"{decision_id}|{c.channel}|{c.point_id}",
+        record=log_json(record),
         deadline=deadline,
     )
     return answer, reservation

@@ -22,8 +22,11 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-COUNTRIES = (("MX", "America/Mexico_City", "MXN", 0.6), ("CO", "America/Bogota", "COP", 0.25),
-             ("US", "America/New_York", "USD", 0.15))
+COUNTRIES = (
+    ("MX", "America/Mexico_City", "MXN", 0.6),
+    ("CO", "America/Bogota", "COP", 0.25),
+    ("US", "America/New_York", "USD", 0.15),
+)
 CHANNELS = ("whatsapp", "sms", "email", "voice")
 ACTIVE_HOURS = (9, 13, 19)
 
@@ -62,29 +65,46 @@ class Http:
 def make_portfolio(n: int, rng: random.Random) -> list[Debtor]:
     debtors = []
     for i in range(n):
-        r, acc = rng.random(), 0.0
-        for country, tz, currency, share in COUNTRIES:
-            acc += share
-            if r <= acc:
-                break
+        _country, tz, currency, _share = rng.choices(COUNTRIES, [c[3] for c in COUNTRIES])[0]
         rate = {"MXN": 1.0, "COP": 230.0, "USD": 0.057}[currency]
-        debtors.append(Debtor(f"D-{i:05d}", tz, round(rng.uniform(800, 12000) * rate, 2), currency,
-                              rng.choices(CHANNELS, (0.45, 0.2, 0.2, 0.15))[0], rng.choice(ACTIVE_HOURS),
-                              rng.uniform(0.2, 0.6)))
+        debtors.append(
+            Debtor(
+                f"D-{i:05d}",
+                tz,
+                round(rng.uniform(800, 12000) * rate, 2),
+                currency,
+                rng.choices(CHANNELS, (0.45, 0.2, 0.2, 0.15))[0],
+                rng.choice(ACTIVE_HOURS),
+                rng.uniform(0.2, 0.6),
+            )
+        )
     return debtors
 
 
 def account_doc(d: Debtor, rng: random.Random) -> dict[str, Any]:
     country = {"America/Mexico_City": "MX", "America/Bogota": "CO", "America/New_York": "US"}[d.timezone]
     return {
-        "account_id": d.account_id, "portfolio": "cards", "product": "credit_card",
-        "balance": d.balance, "currency": d.currency, "days_past_due": rng.randint(5, 80),
-        "country": country, "timezone": d.timezone,
+        "account_id": d.account_id,
+        "portfolio": "cards",
+        "product": "credit_card",
+        "balance": d.balance,
+        "currency": d.currency,
+        "days_past_due": rng.randint(5, 80),
+        "country": country,
+        "timezone": d.timezone,
         "contact_points": [
-            {"id": "m1", "type": "mobile", "address": f"+52155{rng.randrange(10**8):08d}",
-             "channels": ["voice", "sms", "whatsapp"]},
-            {"id": "e1", "type": "email", "address": f"{d.account_id.lower()}@example.com",
-             "channels": ["email"]},
+            {
+                "id": "m1",
+                "type": "mobile",
+                "address": f"+52155{rng.randrange(10**8):08d}",
+                "channels": ["voice", "sms", "whatsapp"],
+            },
+            {
+                "id": "e1",
+                "type": "email",
+                "address": f"{d.account_id.lower()}@example.com",
+                "channels": ["email"],
+            },
         ],
     }
 
@@ -94,12 +114,18 @@ def response_chance(d: Debtor, channel: str, local_hour: int) -> float:
     return (0.55 if channel == d.channel else 0.04) * (0.15 + 0.85 * near)
 
 
-def outcomes(d: Debtor, decision: dict[str, Any], rng: random.Random, seq: Counter[str]) -> list[dict[str, Any]]:
+def outcomes(
+    d: Debtor, decision: dict[str, Any], rng: random.Random, seq: Counter[str]
+) -> list[dict[str, Any]]:
     """What the world does with one contact: events with their timestamps."""
     send = datetime.fromisoformat(decision["send_at"])
     channel = decision["channel"]
-    base = {"account_id": d.account_id, "decision_id": decision["decision_id"], "channel": channel,
-            "contact_point_id": decision["contact_point_id"]}
+    base = {
+        "account_id": d.account_id,
+        "decision_id": decision["decision_id"],
+        "channel": channel,
+        "contact_point_id": decision["contact_point_id"],
+    }
 
     def event(kind: str, at: datetime, **fields: Any) -> dict[str, Any]:
         seq["n"] += 1
@@ -108,9 +134,14 @@ def outcomes(d: Debtor, decision: dict[str, Any], rng: random.Random, seq: Count
     responded = rng.random() < response_chance(d, channel, send.hour)
     out = []
     if channel == "voice":
-        out.append(event("call", send + timedelta(minutes=1),
-                         status="answered" if responded else "no_answer",
-                         **({"party": "right_party", "duration_s": 140} if responded else {})))
+        out.append(
+            event(
+                "call",
+                send + timedelta(minutes=1),
+                status="answered" if responded else "no_answer",
+                **({"party": "right_party", "duration_s": 140} if responded else {}),
+            )
+        )
     else:
         out.append(event("message", send + timedelta(minutes=1), status="delivered"))
         if responded:
@@ -140,17 +171,21 @@ def run_demo(base_url: str, days: int = 6, accounts: int = 300, seed: int = 7) -
     by_id = {d.account_id: d for d in debtors}
     client.call("PUT", "/v1/accounts", [account_doc(d, rng) for d in debtors])
     print(f"\nloaded {accounts} demo accounts; simulating {days} days of decisions and outcomes\n")
-    print("day  contacts  waits  by channel                              answered  promises  "
-          "paid    at debtor's hour  right channel  model")
+    print(
+        "day  contacts  waits  by channel                              answered  promises  "
+        "paid    at debtor's hour  right channel  model"
+    )
     start = datetime(2026, 3, 2, 8, 0, tzinfo=ZoneInfo("America/Mexico_City"))
     future: list[dict[str, Any]] = []
     seq: Counter[str] = Counter()
     report = []
     for day in range(days):
         morning = start + timedelta(days=day)
-        answers = client.call("POST", "/v1/decide", [
-            {"account_id": d.account_id, "now": morning.isoformat(), "horizon_hours": 14}
-            for d in debtors])
+        answers = client.call(
+            "POST",
+            "/v1/decide",
+            [{"account_id": d.account_id, "now": morning.isoformat(), "horizon_hours": 14} for d in debtors],
+        )
         contacts = [a for a in answers if a["action"] == "contact"]
         events = [e for a in contacts for e in outcomes(by_id[a["account_id"]], a, rng, seq)]
         horizon = morning + timedelta(days=1)
@@ -158,29 +193,45 @@ def run_demo(base_url: str, days: int = 6, accounts: int = 300, seed: int = 7) -
         today = [e for e in due if datetime.fromisoformat(e["ts"]) < horizon]
         future = [e for e in due if datetime.fromisoformat(e["ts"]) >= horizon]
         for i in range(0, len(today), 500):
-            client.call("POST", "/v1/events", today[i:i + 500], ndjson=True)
+            client.call("POST", "/v1/events", today[i : i + 500], ndjson=True)
         wait_for_flow(client)
         time.sleep(0.7)  # the dataflow publishes a changed model every 0.5 s
         kinds = Counter(e["type"] for e in today)
         read = sum(1 for e in today if e.get("status") in ("read", "answered"))
-        at_hour = sum(1 for a in contacts
-                      if abs(datetime.fromisoformat(a["send_at"]).hour - by_id[a["account_id"]].active_hour) <= 1)
+        at_hour = sum(
+            1
+            for a in contacts
+            if abs(datetime.fromisoformat(a["send_at"]).hour - by_id[a["account_id"]].active_hour) <= 1
+        )
         right = sum(1 for a in contacts if a["channel"] == by_id[a["account_id"]].channel)
         version = contacts[-1]["model_version"] if contacts else "-"
-        row = {"day": day + 1, "contacts": len(contacts), "waits": len(answers) - len(contacts),
-               "channels": dict(Counter(a["channel"] for a in contacts)), "answered": read,
-               "promises": kinds["promise"], "payments": kinds["payment"],
-               "at_hour": at_hour / max(1, len(contacts)), "right_channel": right / max(1, len(contacts)),
-               "model_version": version}
+        row = {
+            "day": day + 1,
+            "contacts": len(contacts),
+            "waits": len(answers) - len(contacts),
+            "channels": dict(Counter(a["channel"] for a in contacts)),
+            "answered": read,
+            "promises": kinds["promise"],
+            "payments": kinds["payment"],
+            "at_hour": at_hour / max(1, len(contacts)),
+            "right_channel": right / max(1, len(contacts)),
+            "model_version": version,
+        }
         report.append(row)
         channels = " ".join(f"{c}={n}" for c, n in sorted(row["channels"].items()))
-        print(f"{day + 1:>3}  {row['contacts']:>8}  {row['waits']:>5}  {channels:<38}  {read:>8}  "
-              f"{row['promises']:>8}  {row['payments']:>4}    {row['at_hour']:>15.0%}  "
-              f"{row['right_channel']:>13.0%}  {version}")
+        print(
+            f"{day + 1:>3}  {row['contacts']:>8}  {row['waits']:>5}  {channels:<38}  {read:>8}  "
+            f"{row['promises']:>8}  {row['payments']:>4}    {row['at_hour']:>15.0%}  "
+            f"{row['right_channel']:>13.0%}  {version}"
+        )
     sample = client.call("GET", f"/v1/accounts/{debtors[0].account_id}")
     state = sample["state"]
-    print(f"\naccount {debtors[0].account_id}: {state['events_applied']} events applied, "
-          f"features as of {state['features_updated_at']}, promise {state['promise']}")
-    print(f"(the demo world's debtors answer on one channel, near one local hour; cadencia is told neither: "
-          f"the last two columns show it finding them. Started {datetime.now(UTC):%H:%M:%S} UTC.)\n")
+    print(
+        f"\naccount {debtors[0].account_id}: {state['events_applied']} events applied, "
+        f"features as of {state['features_updated_at']}, promise {state['promise']}"
+    )
+    print(
+        f"(the demo world's debtors answer on one channel, near one local hour; cadencia is told neither: "
+        f"the last two columns show it finding them. Started {datetime.now(UTC):%H:%M:%S} UTC.)\n"
+    )
     return report

@@ -35,9 +35,12 @@ def main() -> None:
             init_db_dir(path, 1)
         recovery = RecoveryConfig(str(path))
     flow = build_flow(settings, url)
-    cli_main(flow, workers_per_process=1,
-             epoch_interval=timedelta(seconds=settings.flow.epoch_interval_s),
-             recovery_config=recovery)
+    cli_main(
+        flow,
+        workers_per_process=1,
+        epoch_interval=timedelta(seconds=settings.flow.epoch_interval_s),
+        recovery_config=recovery,
+    )
 
 
 if __name__ == "__main__":

@@ -56,8 +56,13 @@ def authorize(settings: Settings, request: Request, roles: tuple[str, ...]) -> N
         raise Forbidden(f"the {role!r} role may not call {request.method} {request.url.path}")
 
 
-def endpoint(settings: Settings, metrics: Metrics, roles: tuple[str, ...], handler: Handler,
-             events_endpoint: bool = False) -> Handler:
+def endpoint(
+    settings: Settings,
+    metrics: Metrics,
+    roles: tuple[str, ...],
+    handler: Handler,
+    events_endpoint: bool = False,
+) -> Handler:
     """Wrap a handler: authorization, then the handler, with errors mapped to the contract."""
 
     async def wrapped(request: Request) -> Response:
@@ -67,8 +72,9 @@ def endpoint(settings: Settings, metrics: Metrics, roles: tuple[str, ...], handl
         except CadenciaError as exc:
             metrics.requests_rejected.labels(exc.code).inc()
             if events_endpoint and exc.status in (401, 403, 413, 400):
-                reason = {401: "unauthorized", 403: "unauthorized", 413: "too_large",
-                          400: "invalid_json"}[exc.status]
+                reason = {401: "unauthorized", 403: "unauthorized", 413: "too_large", 400: "invalid_json"}[
+                    exc.status
+                ]
                 metrics.rejected.labels(reason).inc()
             return error_response(exc)
         except (StoreUnavailable, RedisError, ConnectionError) as exc:

@@ -17,8 +17,9 @@ from features.records import Event
 from policy.binding import ops_for
 
 
-async def ingest_events(store: RedisStore, metrics: Metrics, items: list[Any],
-                        source: str = "api") -> dict[str, int]:
+async def ingest_events(
+    store: RedisStore, metrics: Metrics, items: list[Any], source: str = "api"
+) -> dict[str, int]:
     try:
         wire_events = validate_events(items)
     except Invalid:
@@ -38,18 +39,24 @@ async def require_accounts(store: RedisStore, metrics: Metrics, events: list[Eve
         metrics.rejected.labels("unknown_account").inc(len(events))
         raise Invalid(
             f"{len(unknown)} of {len(events)} events name unknown accounts; nothing was applied",
-            [{"index": i, "field": "account_id", "message": f"unknown account {events[i].account_id!r}"}
-             for i in unknown],
+            [
+                {"index": i, "field": "account_id", "message": f"unknown account {events[i].account_id!r}"}
+                for i in unknown
+            ],
         )
 
 
-async def apply(store: RedisStore, metrics: Metrics, events: list[Event],
-                 accepted_at: float) -> dict[str, int]:
-    applied, duplicates = await store.ingest([
-        Ingest(e.account_id, e.event_id, e.decision_id, log_json(e, accepted_at),
-               orjson.dumps(ops_for(e)))
-        for e in events
-    ])
+async def apply(
+    store: RedisStore, metrics: Metrics, events: list[Event], accepted_at: float
+) -> dict[str, int]:
+    applied, duplicates = await store.ingest(
+        [
+            Ingest(
+                e.account_id, e.event_id, e.decision_id, log_json(e, accepted_at), orjson.dumps(ops_for(e))
+            )
+            for e in events
+        ]
+    )
     for (kind, source), n in Counter((e.type, e.source) for e in events).items():
         metrics.events.labels(kind, source).inc(n)
     return {"accepted": applied, "duplicates": duplicates}

@@ -14,17 +14,54 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from features.records import EVENT_TYPES
 
 # Sub-millisecond resolution; 0.003 s is the decide SLO (p99 <= 3 ms), 0.25 s the flow lag SLO.
-DECISION_BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005,
-                    0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+DECISION_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.00075,
+    0.001,
+    0.0015,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+)
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 ENDPOINTS = ("decide", "dialer_next", "route")
 ACTIONS = ("contact", "wait")
-REJECT_REASONS = ("invalid", "invalid_json", "unknown_account", "too_large", "unauthorized",
-                  "unmatched", "bad_signature", "unavailable")
+REJECT_REASONS = (
+    "invalid",
+    "invalid_json",
+    "unknown_account",
+    "too_large",
+    "unauthorized",
+    "unmatched",
+    "bad_signature",
+    "unavailable",
+)
 SOURCES = ("api",)
-BASE_RULES = ("paid", "dispute", "promise_pending", "optout_all", "contact_locked", "quiet_hours",
-              "no_channel", "no_positive_value", "optout_sms", "optout_whatsapp", "optout_email",
-              "optout_voice", "optout_ivr")
+BASE_RULES = (
+    "paid",
+    "dispute",
+    "promise_pending",
+    "optout_all",
+    "contact_locked",
+    "quiet_hours",
+    "no_channel",
+    "no_positive_value",
+    "optout_sms",
+    "optout_whatsapp",
+    "optout_email",
+    "optout_voice",
+    "optout_ivr",
+)
 
 
 class Metrics:
@@ -32,27 +69,45 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.decision_duration = Histogram(
-            "cadencia_decision_duration_seconds", "Time to answer a decision request.",
-            ["endpoint", "action"], buckets=DECISION_BUCKETS, registry=r)
-        self.events = Counter("cadencia_events_total", "Events accepted (duplicates included).",
-                              ["type", "source"], registry=r)
-        self.rejected = Counter("cadencia_events_rejected_total", "Events refused, by reason.",
-                                ["reason"], registry=r)
-        self.flow_lag = Histogram("cadencia_flow_lag_seconds",
-                                  "From an event's acceptance to its features being updated.",
-                                  buckets=LAG_BUCKETS, registry=r)
-        self.model_updates = Counter("cadencia_model_updates_total", "Examples learned, by model.",
-                                     ["model"], registry=r)
-        self.policy_blocks = Counter("cadencia_policy_blocks_total", "Contacts held back, by rule.",
-                                     ["rule"], registry=r)
-        self.carrier_selections = Counter("cadencia_carrier_selections_total",
-                                          "Carriers chosen for calls and messages.", ["carrier"],
-                                          registry=r)
-        self.requests_rejected = Counter("cadencia_requests_rejected_total",
-                                         "Requests answered with a 4xx, by error code.", ["code"],
-                                         registry=r)
-        self.model_version = Gauge("cadencia_model_version", "Published model version in use.",
-                                   registry=r, multiprocess_mode="max")
+            "cadencia_decision_duration_seconds",
+            "Time to answer a decision request.",
+            ["endpoint", "action"],
+            buckets=DECISION_BUCKETS,
+            registry=r,
+        )
+        self.events = Counter(
+            "cadencia_events_total", "Events accepted (duplicates included).", ["type", "source"], registry=r
+        )
+        self.rejected = Counter(
+            "cadencia_events_rejected_total", "Events refused, by reason.", ["reason"], registry=r
+        )
+        self.flow_lag = Histogram(
+            "cadencia_flow_lag_seconds",
+            "From an event's acceptance to its features being updated.",
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
+        self.model_updates = Counter(
+            "cadencia_model_updates_total", "Examples learned, by model.", ["model"], registry=r
+        )
+        self.policy_blocks = Counter(
+            "cadencia_policy_blocks_total", "Contacts held back, by rule.", ["rule"], registry=r
+        )
+        self.carrier_selections = Counter(
+            "cadencia_carrier_selections_total",
+            "Carriers chosen for calls and messages.",
+            ["carrier"],
+            registry=r,
+        )
+        self.requests_rejected = Counter(
+            "cadencia_requests_rejected_total",
+            "Requests answered with a 4xx, by error code.",
+            ["code"],
+            registry=r,
+        )
+        self.model_version = Gauge(
+            "cadencia_model_version", "Published model version in use.", registry=r, multiprocess_mode="max"
+        )
 
     def preinitialise(self, carriers: tuple[str, ...] = ()) -> None:
         for endpoint in ENDPOINTS:

@@ -24,12 +24,13 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None, data_dir: str | None = None,
-                 persist: bool = False) -> None:
+    def __init__(self, port: int | None = None, data_dir: str | None = None, persist: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            raise RedisServerError("redis-server is not installed: run `make setup` "
-                                   "(it installs it with apt-get) or pass --redis-url")
+            raise RedisServerError(
+                "redis-server is not installed: run `make setup` "
+                "(it installs it with apt-get) or pass --redis-url"
+            )
         self.binary = binary
         self.port = port or free_port()
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="cadencia-redis-")
@@ -42,9 +43,25 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout_s: float = 10.0) -> RedisServer:
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-                "--save", "60 1000" if self.persist else "", "--appendonly", "no",
-                "--protected-mode", "yes", "--loglevel", "warning", "--daemonize", "no"]
+        args = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--save",
+            "60 1000" if self.persist else "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--loglevel",
+            "warning",
+            "--daemonize",
+            "no",
+        ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout_s
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)

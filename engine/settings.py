@@ -161,8 +161,9 @@ def from_dict(raw: dict[str, Any]) -> Settings:
             raise ConfigError(f"[channels.{name}]: unknown channel; use one of {CHANNELS}")
         channels[name] = _build(ChannelSettings, {"name": name, **spec}, f"channels.{name}")
     carriers = tuple(
-        _build(CarrierSettings, {**c, "channels": tuple(c.get("channels", ("voice", "ivr", "sms")))},
-               "carriers")
+        _build(
+            CarrierSettings, {**c, "channels": tuple(c.get("channels", ("voice", "ivr", "sms")))}, "carriers"
+        )
         for c in raw.pop("carriers", [])
     )
     templates = tuple(_build(TemplateSettings, t, "templates") for t in raw.pop("templates", []))

@@ -77,13 +77,36 @@ class Supervisor:
             log.warning("port %d is taken; serving on %d instead", taken, self.plan.port)
         self._start_flow()
         self.api = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "engine.asgi:create_app", "--factory",
-             "--host", self.plan.host, "--port", str(self.plan.port), "--workers", str(self.plan.workers),
-             "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"],
-            env=self._env())
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "engine.asgi:create_app",
+                "--factory",
+                "--host",
+                self.plan.host,
+                "--port",
+                str(self.plan.port),
+                "--workers",
+                str(self.plan.workers),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            env=self._env(),
+        )
         self.wait_healthy()
-        log.info("API on %s (%d worker%s), dataflow pid %s", self.base_url, self.plan.workers,
-                 "s" if self.plan.workers > 1 else "", self.flow.pid if self.flow else "-")
+        log.info(
+            "API on %s (%d worker%s), dataflow pid %s",
+            self.base_url,
+            self.plan.workers,
+            "s" if self.plan.workers > 1 else "",
+            self.flow.pid if self.flow else "-",
+        )
 
     def _start_flow(self) -> None:
         self.flow = subprocess.Popen([sys.executable, "-m", "engine.flowmain"], env=self._env())
@@ -114,8 +137,9 @@ class Supervisor:
                     log.error("the API exited with code %s; stopping", self.api.returncode)
                     return
                 if self.flow is not None and self.flow.poll() is not None:
-                    log.error("the dataflow exited with code %s; restarting in %.0fs",
-                              self.flow.returncode, backoff)
+                    log.error(
+                        "the dataflow exited with code %s; restarting in %.0fs", self.flow.returncode, backoff
+                    )
                     time.sleep(backoff)
                     backoff = min(backoff * 2, 30.0)
                     self._start_flow()

@@ -99,8 +99,12 @@ class DisputeEvent(_Event, tag="dispute"):
 
 
 EventIn = MessageEvent | CallEvent | ReplyEvent | PromiseEvent | PaymentEvent | OptoutEvent | DisputeEvent
-REQUIRED_BY_TYPE = {"message": ("status",), "call": ("status",), "promise": ("amount", "due_date"),
-                    "payment": ("amount",)}
+REQUIRED_BY_TYPE = {
+    "message": ("status",),
+    "call": ("status",),
+    "promise": ("amount", "due_date"),
+    "payment": ("amount",),
+}
 
 _PATH = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$")
 _MISSING = re.compile(r"missing required field `(?P<field>[^`]+)`")

@@ -81,9 +81,7 @@ def _latest(a: float | None, b: float) -> float:
     return b if a is None or b > a else a
 
 
-def update(
-    state: AccountFeatures, record: Record, half_life: float = DEFAULT_HALF_LIFE_S
-) -> AccountFeatures:
+def update(state: AccountFeatures, record: Record, half_life: float = DEFAULT_HALF_LIFE_S) -> AccountFeatures:
     if isinstance(record, AccountRecord):
         return replace(
             state,
@@ -142,7 +140,7 @@ def _apply_event(state: AccountFeatures, event: Event, half_life: float) -> Acco
     last_response = state.last_response_at
     if outcome.response:
         h = local_hour(event.ts, state.timezone)
-        hours = hours[:h] + (hours[h] + w,) + hours[h + 1 :]
+        hours = (*hours[:h], hours[h] + w, *hours[h + 1:])
         last_response = _latest(last_response, event.ts)
     paid = state.paid_total + (event.amount or 0.0) if event.type == "payment" else state.paid_total
     return replace(

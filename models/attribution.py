@@ -1,8 +1,9 @@
 """Join each decision with its outcomes over an attribution window, in event time.
 
-Every decision yields exactly one example per head: `response` (did the debtor engage) and
-`pay` (a promise or a payment). A head's example is emitted as soon as its outcome is
-known, or as a negative when the window closes first. Pure: `step(state, record)` returns
+Every decision yields one `response` example (did the debtor engage). A decision that got a
+response also yields one `pay` example (did it bring a promise or a payment): the pay head
+is conditional on a response, the funnel collection runs on. An example is emitted as soon
+as its outcome is known, or as a negative when the window closes first. Pure: `step(state, record)` returns
 the new state and the examples; the input state is never mutated.
 """
 
@@ -47,7 +48,12 @@ def _close_expired(state: Attribution, now: float) -> tuple[Attribution, list[Ex
     expired = [o for o in state.open.values() if o.decision.deadline <= now]
     if not expired:
         return state, []
-    examples = [_example(o.decision, h, False) for o in expired for h in sorted(o.pending)]
+    examples = [
+        _example(o.decision, h, False)
+        for o in expired
+        for h in sorted(o.pending)
+        if not (h == "pay" and "response" in o.pending)  # no response: nothing to learn on pay
+    ]
     remaining = {k: o for k, o in state.open.items() if o.decision.deadline > now}
     return replace(state, open=remaining), examples
 
@@ -60,7 +66,11 @@ def _target(state: Attribution, event: Event) -> Open | None:
         o
         for o in state.open.values()
         if o.decision.send_at <= event.ts < o.decision.deadline
-        and (event.channel is None or event.channel == o.decision.channel or event.type in ("promise", "payment"))
+        and (
+            event.channel is None
+            or event.channel == o.decision.channel
+            or event.type in ("promise", "payment")
+        )
     ]
     return max(candidates, key=lambda o: o.decision.send_at, default=None)
 

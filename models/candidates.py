@@ -44,7 +44,6 @@ def base_x(
         f"pt={point_type}": 1.0,
         "acct_resp": (ch[RESPONSES] + 0.5) / (att + 5.0) - 0.1,
         "acct_pay": (ch[PAYS] + 0.1) / (att + 5.0) - 0.02,
-        "acct_fatigue": math.log1p(att),
         "pt_rpc": (pt[CP_RIGHT_PARTY] + 0.5) / (pt[CP_ATTEMPTS] + 3.0) - 0.17,
         "pt_fail": pt[CP_FAILS] / (pt[CP_ATTEMPTS] + 1.0),
         "log_balance": math.log10(1.0 + max(balance, 0.0)) / 5.0,

@@ -1,7 +1,7 @@
 """The contact models: two logistic heads learned online, and a frozen scorer for serving.
 
 `response`: the chance a contact on channel c, at local hour h, through contact point p gets
-the debtor to engage. `pay`: the chance it brings a promise or a payment. Both are River
+the debtor to engage. `pay`: given a response, the chance it brings a promise or a payment. Both are River
 `LogisticRegression`s over the inputs of `models.candidates`. The dataflow owns the learning
 copy; API processes load a published pickle and score with `Scorer`, a snapshot of weights
 (no River call on the hot path, and nothing a request could mutate).
@@ -18,7 +18,12 @@ from river import linear_model, optim
 from models.attribution import Example
 from models.templates import TemplateBandit
 
-HEAD_PRIORS = {"response": 0.10, "pay": 0.02}
+HEAD_PRIORS = {"response": 0.10, "pay": 0.20}
+
+# Informative starting weights on the debtor's own history, so that history counts from the
+# first decision (a zero weight could only grow from decisions already made with history).
+# Learning moves them like any other weight.
+PRIOR_WEIGHTS = {"acct_resp": 4.0, "acct_pay": 4.0, "acct_hour": 0.2, "pt_rpc": 2.0, "pt_fail": -2.0}
 
 
 def logit(p: float) -> float:
@@ -49,6 +54,9 @@ class ContactModels:
             )
             for head, prior in HEAD_PRIORS.items()
         }
+        for head in self.heads.values():
+            for feature, weight in PRIOR_WEIGHTS.items():
+                head._weights[feature] = weight  # River exposes no per-feature initialiser
         self.templates = TemplateBandit()
         self.cells: dict[str, int] = {}  # examples seen per channel and hour (response head)
         self.updates = 0
@@ -60,8 +68,11 @@ class ContactModels:
             self.cells[key] = self.cells.get(key, 0) + 1
             if example.template:
                 self.templates.learn_one(
-                    {"channel": example.channel, "dpd_bucket": example.dpd_bucket,
-                     "template": example.template},
+                    {
+                        "channel": example.channel,
+                        "dpd_bucket": example.dpd_bucket,
+                        "template": example.template,
+                    },
                     example.y,
                 )
         self.updates += 1
