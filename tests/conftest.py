@@ -83,14 +83,31 @@ epoch_interval_s = 0.5
 
 def account(account_id: str = "A-1001", **overrides: Any) -> dict[str, Any]:
     doc = {
-        "account_id": account_id, "portfolio": "cards", "product": "credit_card", "balance": 1520.50,
-        "currency": "MXN", "days_past_due": 45, "country": "MX", "region": "MX-JAL",
-        "timezone": "America/Mexico_City", "attributes": {"risk_score": 612, "segment": "B"},
+        "account_id": account_id,
+        "portfolio": "cards",
+        "product": "credit_card",
+        "balance": 1520.50,
+        "currency": "MXN",
+        "days_past_due": 45,
+        "country": "MX",
+        "region": "MX-JAL",
+        "timezone": "America/Mexico_City",
+        "attributes": {"risk_score": 612, "segment": "B"},
         "contact_points": [
-            {"id": "m1", "type": "mobile", "address": "+5213312345678", "network": "telcel",
-             "channels": ["voice", "ivr", "sms", "whatsapp"]},
-            {"id": "h1", "type": "landline", "address": "+523336001122", "network": "telmex",
-             "channels": ["voice"]},
+            {
+                "id": "m1",
+                "type": "mobile",
+                "address": "+5213312345678",
+                "network": "telcel",
+                "channels": ["voice", "ivr", "sms", "whatsapp"],
+            },
+            {
+                "id": "h1",
+                "type": "landline",
+                "address": "+523336001122",
+                "network": "telmex",
+                "channels": ["voice"],
+            },
             {"id": "e1", "type": "email", "address": "ana@example.com", "channels": ["email"]},
         ],
     }
@@ -134,9 +151,17 @@ class LiveServer:
 
     def __init__(self, app: Any) -> None:
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, loop="uvloop",
-                                                    http="httptools", log_level="warning",
-                                                    lifespan="on"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=self.port,
+                loop="uvloop",
+                http="httptools",
+                log_level="warning",
+                lifespan="on",
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property
@@ -181,8 +206,13 @@ class FlowProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> FlowProcess:
-        self.proc = subprocess.Popen([sys.executable, "-m", "engine.flowmain"], env=self.env, cwd=ROOT,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "engine.flowmain"],
+            env=self.env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         return self
 
     def kill(self) -> None:

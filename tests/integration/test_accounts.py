@@ -50,10 +50,19 @@ def test_unknown_account_is_404(api):
         ({"country": "mexico"}, "country"),
         ({"account_id": ""}, "account_id"),
         ({"contact_points": [{"id": "m1", "type": "pager", "address": "x"}]}, "contact_points[0].type"),
-        ({"contact_points": [{"id": "m1", "type": "mobile", "address": "+1", "channels": ["fax"]}]},
-         "contact_points[0].channels[0]"),
-        ({"contact_points": [{"id": "m1", "type": "mobile", "address": "+1"},
-                             {"id": "m1", "type": "mobile", "address": "+2"}]}, "contact_points"),
+        (
+            {"contact_points": [{"id": "m1", "type": "mobile", "address": "+1", "channels": ["fax"]}]},
+            "contact_points[0].channels[0]",
+        ),
+        (
+            {
+                "contact_points": [
+                    {"id": "m1", "type": "mobile", "address": "+1"},
+                    {"id": "m1", "type": "mobile", "address": "+2"},
+                ]
+            },
+            "contact_points",
+        ),
     ],
 )
 def test_a_batch_with_one_bad_account_is_rejected_whole(api, change, field):

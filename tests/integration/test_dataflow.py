@@ -25,10 +25,20 @@ def item(record, entry=None):
 
 
 def decision(decision_id: str, account_id: str, ts: float, channel: str = "sms") -> DecisionRecord:
-    return DecisionRecord(decision_id=decision_id, account_id=account_id, ts=ts, send_at=ts,
-                          deadline=ts + 3600, channel=channel, contact_point_id="m1", template="t1",
-                          model_version="m-000000", dpd_bucket="31_60", hour=9,
-                          x={f"ch={channel}": 1.0, f"ch={channel}|h=9": 1.0, "acct_hour": 0.0})
+    return DecisionRecord(
+        decision_id=decision_id,
+        account_id=account_id,
+        ts=ts,
+        send_at=ts,
+        deadline=ts + 3600,
+        channel=channel,
+        contact_point_id="m1",
+        template="t1",
+        model_version="m-000000",
+        dpd_bucket="31_60",
+        hour=9,
+        x={f"ch={channel}": 1.0, f"ch={channel}|h=9": 1.0, "acct_hour": 0.0},
+    )
 
 
 def test_flow_steps_with_bytewax_testing_tools(settings):
@@ -37,15 +47,25 @@ def test_flow_steps_with_bytewax_testing_tools(settings):
         item(AccountRecord("B", "America/Bogota", 10, 300.0, ("m1",)), "1-1"),
         item(decision("d-000-aaaaaaaaaaaa", "A", T0), "2-0"),
         item(decision("d-000-bbbbbbbbbbbb", "B", T0), "2-1"),
-        item(Event("e1", T0 + 60, "message", "A", decision_id="d-000-aaaaaaaaaaaa", channel="sms",
-                   status="read"), "3-0"),
+        item(
+            Event(
+                "e1", T0 + 60, "message", "A", decision_id="d-000-aaaaaaaaaaaa", channel="sms", status="read"
+            ),
+            "3-0",
+        ),
         item(Event("e2", T0 + 120, "promise", "A", amount=500.0, due_date="2026-03-05"), "3-1"),
         item(ExpireRecord("d-000-bbbbbbbbbbbb", "B", T0 + 3600)),
     ]
     writes, models = [], []
     metrics = Metrics()
-    flow = build_flow(settings, "redis://unused", metrics, source=TestingSource(records),
-                      feature_sink=TestingSink(writes), model_sink=TestingSink(models))
+    flow = build_flow(
+        settings,
+        "redis://unused",
+        metrics,
+        source=TestingSource(records),
+        feature_sink=TestingSink(writes),
+        model_sink=TestingSink(models),
+    )
     run_main(flow)
     last = {w.account_id: w for w in writes if w.served is not None}
     assert last["A"].served["n"] == 2  # two events applied to A
@@ -58,8 +78,11 @@ def test_flow_steps_with_bytewax_testing_tools(settings):
     # (the pay head learns only from contacts that got a response)
     assert learned.updates == 3
     assert learned.cells == {"sms|9": 2}
-    samples = {s.labels["model"]: s.value for s in metrics.model_updates.collect()[0].samples
-               if s.name.endswith("_total")}
+    samples = {
+        s.labels["model"]: s.value
+        for s in metrics.model_updates.collect()[0].samples
+        if s.name.endswith("_total")
+    }
     assert samples == {"response": 2.0, "pay": 1.0, "templates": 2.0}
 
 
@@ -69,14 +92,32 @@ def _events_applied(api: httpx.Client, account_id: str) -> int:
 
 def test_the_flow_process_updates_features_and_publishes_models(api, flow, redis_url):
     api.put("/v1/accounts", json=account())
-    d = api.post("/v1/decide", json={"account_id": "A-1001", "now": "2026-03-02T09:00:00-06:00",
-                                     "channels": ["sms"]}).json()
-    api.post("/v1/events", json=[
-        {"event_id": "x1", "ts": "2026-03-02T09:01:00-06:00", "type": "message", "status": "delivered",
-         "account_id": "A-1001", "decision_id": d["decision_id"], "channel": "sms"},
-        {"event_id": "x2", "ts": "2026-03-02T09:20:00-06:00", "type": "reply", "text": "ok",
-         "account_id": "A-1001", "decision_id": d["decision_id"], "channel": "sms"},
-    ])
+    d = api.post(
+        "/v1/decide", json={"account_id": "A-1001", "now": "2026-03-02T09:00:00-06:00", "channels": ["sms"]}
+    ).json()
+    api.post(
+        "/v1/events",
+        json=[
+            {
+                "event_id": "x1",
+                "ts": "2026-03-02T09:01:00-06:00",
+                "type": "message",
+                "status": "delivered",
+                "account_id": "A-1001",
+                "decision_id": d["decision_id"],
+                "channel": "sms",
+            },
+            {
+                "event_id": "x2",
+                "ts": "2026-03-02T09:20:00-06:00",
+                "type": "reply",
+                "text": "ok",
+                "account_id": "A-1001",
+                "decision_id": d["decision_id"],
+                "channel": "sms",
+            },
+        ],
+    )
     wait_until(lambda: _events_applied(api, "A-1001") == 2)
     state = api.get("/v1/accounts/A-1001").json()["state"]
     assert state["features_updated_at"] == "2026-03-02T15:20:00Z"
@@ -92,11 +133,20 @@ def test_crash_and_resume_counts_every_event_once(api, config_path, redis_url, t
     api.put("/v1/accounts", json=accounts)
 
     def post_batch(start: int, n: int, fresh: bool = True) -> None:
-        events = [{"event_id": f"ev-{j}", "ts": f"2026-03-02T{9 + j % 10:02d}:00:00-06:00", "type": "message",
-                   "status": "delivered", "account_id": f"C-{j % 20}", "channel": "sms"}
-                  for j in range(start, start + n)]
+        events = [
+            {
+                "event_id": f"ev-{j}",
+                "ts": f"2026-03-02T{9 + j % 10:02d}:00:00-06:00",
+                "type": "message",
+                "status": "delivered",
+                "account_id": f"C-{j % 20}",
+                "channel": "sms",
+            }
+            for j in range(start, start + n)
+        ]
         assert api.post("/v1/events", json=events).json() == (
-            {"accepted": n, "duplicates": 0} if fresh else {"accepted": 0, "duplicates": n})
+            {"accepted": n, "duplicates": 0} if fresh else {"accepted": 0, "duplicates": n}
+        )
 
     process = FlowProcess(config_path, redis_url, state_dir=tmp_path / "flow-state").start()
     try:

@@ -30,8 +30,21 @@ def test_contact_answer_has_the_contract_shape(api):
     api.put("/v1/accounts", json=account())
     d = decide(api, channels=["sms", "whatsapp", "email", "ivr"], horizon_hours=24)
     assert d["action"] == "contact"
-    assert set(d) >= {"decision_id", "account_id", "action", "channel", "contact_point_id", "address",
-                      "carrier", "template", "send_at", "expires_at", "score", "model_version", "reasons"}
+    assert set(d) >= {
+        "decision_id",
+        "account_id",
+        "action",
+        "channel",
+        "contact_point_id",
+        "address",
+        "carrier",
+        "template",
+        "send_at",
+        "expires_at",
+        "score",
+        "model_version",
+        "reasons",
+    }
     assert d["channel"] in ("sms", "whatsapp", "email", "ivr")
     send_at = datetime.fromisoformat(d["send_at"])
     assert send_at.utcoffset().total_seconds() == -6 * 3600  # in the debtor's local time
@@ -73,8 +86,18 @@ def test_cancel_unknown_decision_is_404(api):
 def test_cancel_after_an_outcome_is_409(api):
     api.put("/v1/accounts", json=account())
     d = decide(api, channels=["sms"])
-    post_events(api, {"event_id": "ev-1", "ts": NOW, "type": "message", "status": "delivered",
-                      "account_id": "A-1001", "decision_id": d["decision_id"], "channel": "sms"})
+    post_events(
+        api,
+        {
+            "event_id": "ev-1",
+            "ts": NOW,
+            "type": "message",
+            "status": "delivered",
+            "account_id": "A-1001",
+            "decision_id": d["decision_id"],
+            "channel": "sms",
+        },
+    )
     r = api.post(f"/v1/decisions/{d['decision_id']}/cancel")
     assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"
 
@@ -82,8 +105,18 @@ def test_cancel_after_an_outcome_is_409(api):
 def test_a_terminal_outcome_releases_the_lock(api):
     api.put("/v1/accounts", json=account())
     d = decide(api, channels=["sms"])
-    post_events(api, {"event_id": "ev-f", "ts": NOW, "type": "message", "status": "failed",
-                      "account_id": "A-1001", "decision_id": d["decision_id"], "channel": "sms"})
+    post_events(
+        api,
+        {
+            "event_id": "ev-f",
+            "ts": NOW,
+            "type": "message",
+            "status": "failed",
+            "account_id": "A-1001",
+            "decision_id": d["decision_id"],
+            "channel": "sms",
+        },
+    )
     assert decide(api)["action"] == "contact"
 
 
@@ -91,7 +124,9 @@ def test_quiet_hours_wait_until_the_window_opens(api):
     api.put("/v1/accounts", json=account())
     d = decide(api, now="2026-03-02T22:30:00-06:00", horizon_hours=2)
     assert d["action"] == "wait" and d["reasons"] == ["quiet_hours"]
-    assert datetime.fromisoformat(d["next_eligible_at"]) == datetime.fromisoformat("2026-03-03T07:00:00-06:00")
+    assert datetime.fromisoformat(d["next_eligible_at"]) == datetime.fromisoformat(
+        "2026-03-03T07:00:00-06:00"
+    )
     d = decide(api, now="2026-03-02T22:30:00-06:00", horizon_hours=12)
     assert d["action"] == "contact"
     assert datetime.fromisoformat(d["send_at"]).hour >= 7
@@ -109,7 +144,9 @@ def test_channels_restrict_the_choice(api):
 
 def test_optout_on_a_channel_is_final_for_it(api):
     api.put("/v1/accounts", json=account())
-    post_events(api, {"event_id": "oo-1", "ts": NOW, "type": "optout", "account_id": "A-1001", "channel": "sms"})
+    post_events(
+        api, {"event_id": "oo-1", "ts": NOW, "type": "optout", "account_id": "A-1001", "channel": "sms"}
+    )
     d = decide(api, channels=["sms"])
     assert d["action"] == "wait" and d["reasons"] == ["optout_sms"] and d["next_eligible_at"] is None
     for day in range(3, 9):
@@ -126,31 +163,65 @@ def test_optout_without_channel_stops_everything(api):
 
 def test_a_promise_holds_contacts_until_its_due_date_ends(api):
     api.put("/v1/accounts", json=account())
-    post_events(api, {"event_id": "p-1", "ts": NOW, "type": "promise", "account_id": "A-1001",
-                      "amount": 500, "due_date": "2026-03-05"})
+    post_events(
+        api,
+        {
+            "event_id": "p-1",
+            "ts": NOW,
+            "type": "promise",
+            "account_id": "A-1001",
+            "amount": 500,
+            "due_date": "2026-03-05",
+        },
+    )
     d = decide(api)
     assert d["action"] == "wait" and d["reasons"] == ["promise_pending"]
-    assert datetime.fromisoformat(d["next_eligible_at"]) == datetime.fromisoformat("2026-03-06T00:00:00-06:00")
+    assert datetime.fromisoformat(d["next_eligible_at"]) == datetime.fromisoformat(
+        "2026-03-06T00:00:00-06:00"
+    )
     assert decide(api, now="2026-03-06T09:00:00-06:00")["action"] == "contact"
 
 
 def test_paying_the_promise_lifts_it_and_paying_in_full_stops_contact(api):
     api.put("/v1/accounts", json=account())
-    post_events(api,
-                {"event_id": "p-1", "ts": NOW, "type": "promise", "account_id": "A-1001", "amount": 500,
-                 "due_date": "2026-03-05"},
-                {"event_id": "pay-1", "ts": "2026-03-02T10:00:00-06:00", "type": "payment",
-                 "account_id": "A-1001", "amount": 500})
+    post_events(
+        api,
+        {
+            "event_id": "p-1",
+            "ts": NOW,
+            "type": "promise",
+            "account_id": "A-1001",
+            "amount": 500,
+            "due_date": "2026-03-05",
+        },
+        {
+            "event_id": "pay-1",
+            "ts": "2026-03-02T10:00:00-06:00",
+            "type": "payment",
+            "account_id": "A-1001",
+            "amount": 500,
+        },
+    )
     assert decide(api, now="2026-03-02T11:00:00-06:00")["action"] == "contact"
-    post_events(api, {"event_id": "pay-2", "ts": "2026-03-02T12:00:00-06:00", "type": "payment",
-                      "account_id": "A-1001", "amount": 1020.50})
+    post_events(
+        api,
+        {
+            "event_id": "pay-2",
+            "ts": "2026-03-02T12:00:00-06:00",
+            "type": "payment",
+            "account_id": "A-1001",
+            "amount": 1020.50,
+        },
+    )
     d = decide(api, now="2026-03-03T09:00:00-06:00")
     assert d["action"] == "wait" and "paid" in d["reasons"]
 
 
 def test_a_dispute_stops_contact(api):
     api.put("/v1/accounts", json=account())
-    post_events(api, {"event_id": "dsp", "ts": NOW, "type": "dispute", "account_id": "A-1001", "text": "no es mío"})
+    post_events(
+        api, {"event_id": "dsp", "ts": NOW, "type": "dispute", "account_id": "A-1001", "text": "no es mío"}
+    )
     d = decide(api)
     assert d["action"] == "wait" and d["reasons"] == ["dispute"]
 
@@ -170,9 +241,13 @@ def test_same_account_twice_in_a_batch_gets_one_contact(api):
 
 def test_batch_with_an_unknown_account_reserves_nothing(api):
     api.put("/v1/accounts", json=account())
-    r = api.post("/v1/decide", json=[{"account_id": "A-1001", "now": NOW}, {"account_id": "ghost", "now": NOW}])
+    r = api.post(
+        "/v1/decide", json=[{"account_id": "A-1001", "now": NOW}, {"account_id": "ghost", "now": NOW}]
+    )
     assert r.status_code == 422
-    assert r.json()["error"]["details"] == [{"index": 1, "field": "account_id", "message": "unknown account 'ghost'"}]
+    assert r.json()["error"]["details"] == [
+        {"index": 1, "field": "account_id", "message": "unknown account 'ghost'"}
+    ]
     assert decide(api)["action"] == "contact"  # A-1001 was not reserved by the rejected batch
 
 
@@ -211,5 +286,9 @@ def test_exploration_is_deterministic_under_replay(api):
     # same inputs, same model, same `now`: the same choice (R-1 and R-2 differ only by id)
     api.post(f"/v1/decisions/{a['decision_id']}/cancel")
     again = decide(api, account_id="R-1")
-    assert (again["channel"], again["send_at"], again["template"]) == (a["channel"], a["send_at"], a["template"])
+    assert (again["channel"], again["send_at"], again["template"]) == (
+        a["channel"],
+        a["send_at"],
+        a["template"],
+    )
     assert b["account_id"] == "R-2"

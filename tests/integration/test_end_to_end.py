@@ -16,27 +16,46 @@ MORNING = "2026-03-0{day}T08:00:00-06:00"
 def test_outcomes_change_the_next_decisions(api, flow):
     ids = [f"E-{i}" for i in range(30)]
     api.put("/v1/accounts", json=[account(a) for a in ids])
-    first = api.post("/v1/decide", json=[{"account_id": a, "now": MORNING.format(day=2), "horizon_hours": 12}
-                                         for a in ids]).json()
+    first = api.post(
+        "/v1/decide", json=[{"account_id": a, "now": MORNING.format(day=2), "horizon_hours": 12} for a in ids]
+    ).json()
     assert {d["action"] for d in first} == {"contact"}
     assert {d["model_version"] for d in first} == {"m-000000"}
     # every debtor answers WhatsApp at 19:00 and ignores everything else
     events = []
     for d in first:
         answered = d["channel"] == "whatsapp"
-        events.append({"event_id": f"{d['decision_id']}-1", "ts": d["send_at"], "type": "message",
-                       "status": "read" if answered else "failed", "account_id": d["account_id"],
-                       "decision_id": d["decision_id"], "channel": d["channel"]})
-        events.append({"event_id": f"{d['account_id']}-w", "ts": "2026-03-02T19:05:00-06:00", "type": "reply",
-                       "text": "hola", "account_id": d["account_id"], "channel": "whatsapp"})
+        events.append(
+            {
+                "event_id": f"{d['decision_id']}-1",
+                "ts": d["send_at"],
+                "type": "message",
+                "status": "read" if answered else "failed",
+                "account_id": d["account_id"],
+                "decision_id": d["decision_id"],
+                "channel": d["channel"],
+            }
+        )
+        events.append(
+            {
+                "event_id": f"{d['account_id']}-w",
+                "ts": "2026-03-02T19:05:00-06:00",
+                "type": "reply",
+                "text": "hola",
+                "account_id": d["account_id"],
+                "channel": "whatsapp",
+            }
+        )
     assert api.post("/v1/events", json=events).json() == {"accepted": 60, "duplicates": 0}
     wait_until(lambda: all(api.get(f"/v1/accounts/{a}").json()["state"]["events_applied"] == 2 for a in ids))
     state = api.get("/v1/accounts/E-0").json()["state"]
     assert state["features"]["hr"][19] > 0 and state["features"]["ch"]["whatsapp"][1] > 0
 
     def next_round():
-        return api.post("/v1/decide", json=[{"account_id": a, "now": MORNING.format(day=3), "horizon_hours": 14}
-                                            for a in ids]).json()
+        return api.post(
+            "/v1/decide",
+            json=[{"account_id": a, "now": MORNING.format(day=3), "horizon_hours": 14} for a in ids],
+        ).json()
 
     def learned_round():
         answers = next_round()
@@ -59,9 +78,25 @@ def test_outcomes_change_the_next_decisions(api, flow):
 @pytest.mark.slow
 def test_cadencia_run_embedded_default(tmp_path):
     """`cadencia run --once`: private redis-server, demo portfolio, decisions, outcomes, report."""
-    out = subprocess.run([sys.executable, "-m", "engine.cli", "run", "--once", "--port", "0",
-                          "--demo-days", "4", "--demo-accounts", "120"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=180)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "run",
+            "--once",
+            "--port",
+            "0",
+            "--demo-days",
+            "4",
+            "--demo-accounts",
+            "120",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "loaded 120 demo accounts" in out.stdout
     rows = [line.split() for line in out.stdout.splitlines() if line[:4].strip().isdigit()]

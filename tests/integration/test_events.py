@@ -14,8 +14,14 @@ TS = "2026-03-02T09:00:00-06:00"
 
 
 def ev(event_id: str, **fields):
-    base = {"event_id": event_id, "ts": TS, "type": "message", "status": "delivered",
-            "account_id": "A-1001", "channel": "sms"}
+    base = {
+        "event_id": event_id,
+        "ts": TS,
+        "type": "message",
+        "status": "delivered",
+        "account_id": "A-1001",
+        "channel": "sms",
+    }
     base.update(fields)
     return base
 
@@ -100,7 +106,8 @@ def test_unknown_account_rejects_the_batch(api, redis_url, settings):
     r = api.post("/v1/events", json=[ev("k1"), ev("k2", account_id="ghost")])
     assert r.status_code == 422
     assert r.json()["error"]["details"] == [
-        {"index": 1, "field": "account_id", "message": "unknown account 'ghost'"}]
+        {"index": 1, "field": "account_id", "message": "unknown account 'ghost'"}
+    ]
     assert log_length(redis_url, settings) == before
     assert metric(api, "cadencia_events_rejected_total", reason="unknown_account") == 2.0
 
@@ -108,7 +115,9 @@ def test_unknown_account_rejects_the_batch(api, redis_url, settings):
 def test_malformed_bodies(api):
     r = api.post("/v1/events", content=b'{"event_id": ', headers={"content-type": "application/json"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
-    r = api.post("/v1/events", content=b'{"a":1}\nnot json\n', headers={"content-type": "application/x-ndjson"})
+    r = api.post(
+        "/v1/events", content=b'{"a":1}\nnot json\n', headers={"content-type": "application/x-ndjson"}
+    )
     assert r.status_code == 400 and "line 2" in r.json()["error"]["message"]
     r = api.post("/v1/events", json=[])
     assert r.status_code == 422
@@ -120,9 +129,13 @@ def test_malformed_bodies(api):
 def test_timeline_keeps_decisions_and_events_oldest_first(api):
     api.put("/v1/accounts", json=account())
     d = api.post("/v1/decide", json={"account_id": "A-1001", "now": TS}).json()
-    api.post("/v1/events", json=[ev("t2", ts="2026-03-02T11:00:00-06:00", decision_id=d["decision_id"],
-                                    channel=d["channel"]),
-                                 ev("t1", ts="2026-03-02T10:00:00-06:00")])
+    api.post(
+        "/v1/events",
+        json=[
+            ev("t2", ts="2026-03-02T11:00:00-06:00", decision_id=d["decision_id"], channel=d["channel"]),
+            ev("t1", ts="2026-03-02T10:00:00-06:00"),
+        ],
+    )
     entries = api.get("/v1/accounts/A-1001/timeline").json()["entries"]
     assert [e["kind"] for e in entries] == ["decision", "event", "event"]
     assert [e.get("event_id") for e in entries[1:]] == ["t1", "t2"]

@@ -12,21 +12,30 @@ from engine.metrics import Metrics
 from engine.redis_server import RedisServer
 from tests.conftest import LiveServer, account, wait_until
 
-CONTRACT_SERIES = ["cadencia_decision_duration_seconds", "cadencia_events_total",
-                   "cadencia_events_rejected_total", "cadencia_flow_lag_seconds",
-                   "cadencia_model_updates_total", "cadencia_policy_blocks_total",
-                   "cadencia_carrier_selections_total"]
+CONTRACT_SERIES = [
+    "cadencia_decision_duration_seconds",
+    "cadencia_events_total",
+    "cadencia_events_rejected_total",
+    "cadencia_flow_lag_seconds",
+    "cadencia_model_updates_total",
+    "cadencia_policy_blocks_total",
+    "cadencia_carrier_selections_total",
+]
 
 
 def test_metrics_expose_the_contract_series(api):
     api.put("/v1/accounts", json=account())
-    api.post("/v1/decide", json={"account_id": "A-1001", "now": "2026-03-02T09:00:00-06:00", "channels": ["sms"]})
+    api.post(
+        "/v1/decide", json={"account_id": "A-1001", "now": "2026-03-02T09:00:00-06:00", "channels": ["sms"]}
+    )
     text = api.get("/metrics").text
     for series in CONTRACT_SERIES:
         assert f"# TYPE {series.removesuffix('_total')}" in text, series
     assert 'cadencia_decision_duration_seconds_bucket{action="contact",endpoint="decide",le="0.0001"}' in text
     assert 'le="0.003"' in text  # the decide SLO is a bucket boundary
-    assert re.search(r'cadencia_decision_duration_seconds_count\{action="contact",endpoint="decide"\} 1\.0', text)
+    assert re.search(
+        r'cadencia_decision_duration_seconds_count\{action="contact",endpoint="decide"\} 1\.0', text
+    )
     assert 'cadencia_carrier_selections_total{carrier="c1"}' in text
     assert not re.search(r"A-1001|\+52133", text)  # no account id or phone number in any label
 
@@ -34,9 +43,17 @@ def test_metrics_expose_the_contract_series(api):
 def test_healthz_and_openapi(api):
     assert api.get("/healthz").status_code == 200
     doc = api.get("/openapi.json").json()
-    for path in ("/v1/accounts", "/v1/accounts/{account_id}", "/v1/accounts/{account_id}/timeline",
-                 "/v1/decide", "/v1/decisions/{decision_id}/cancel", "/v1/events", "/metrics",
-                 "/healthz", "/readyz"):
+    for path in (
+        "/v1/accounts",
+        "/v1/accounts/{account_id}",
+        "/v1/accounts/{account_id}/timeline",
+        "/v1/decide",
+        "/v1/decisions/{decision_id}/cancel",
+        "/v1/events",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+    ):
         assert path in doc["paths"], path
     event = doc["components"]["schemas"]["Event"]
     assert {"$ref": "#/components/schemas/PaymentEvent"} in event["anyOf"]
