@@ -102,3 +102,60 @@ def test_cadencia_run_embedded_default(tmp_path):
     rows = [line.split() for line in out.stdout.splitlines() if line[:4].strip().isdigit()]
     assert len(rows) == 4
     assert rows[-1][-1] != "m-000000"  # the model learned and was picked up
+
+
+@pytest.mark.slow
+def test_metrics_add_up_across_api_workers(config_path, redis_url):
+    """Two uvicorn workers behind one port: one scrape counts every request, whichever worker
+    served it (Prometheus multiprocess mode, set up by `cadencia run`)."""
+    import re
+    import signal
+
+    import httpx
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "run",
+            "--config",
+            str(config_path),
+            "--redis-url",
+            redis_url,
+            "--workers",
+            "2",
+            "--port",
+            "0",
+            "--no-demo",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = None
+        for line in proc.stdout:
+            if m := re.search(r"serving on (http://\S+)", line):
+                url = m.group(1)
+                break
+        assert url, "cadencia run did not say where it serves"
+        with httpx.Client(base_url=url, timeout=10) as client:
+            client.put("/v1/accounts", json=[account(f"W-{i}") for i in range(40)])
+            for i in range(40):
+                r = client.post(
+                    "/v1/decide",
+                    json={"account_id": f"W-{i}", "now": "2026-03-02T09:00:00-06:00"},
+                    headers={"connection": "close"},
+                )  # new connections spread over workers
+                assert r.status_code == 200
+            text = client.get("/metrics").text
+        count = re.search(
+            r'cadencia_decision_duration_seconds_count\{action="contact",endpoint="decide"\} (\S+)', text
+        )
+        assert count and float(count.group(1)) == 40.0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(20)
+        proc.stdout.close()
