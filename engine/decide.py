@@ -10,29 +10,28 @@ re-plan of any account that changed in between (optimistic concurrency on its `v
 from __future__ import annotations
 
 import os
-import random
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+import numpy as np
 import orjson
 
 from connectors.redis_store import AccountRow, RedisStore, Reservation, log_json
 from engine.errors import Invalid, NotFound
 from engine.settings import Settings
-from engine.wire import Account, DecideRequest, epoch
+from engine.wire import Account, ContactPoint, DecideRequest, epoch
 from features.account import FeatureView, read
 from features.records import DecisionRecord
 from models.candidates import base_x, dpd_bucket, hour_affinity, hour_x
-from models.contact import Scorer, sigmoid, thompson
-from models.routing import least_cost
+from models.contact import CHANNEL_INDEX, Scorer
+from models.explore import normals, thompson_logit
 from policy import windows
 from policy.base import Block, account_blocks, channel_block, eligible_again
 
 ALL_CHANNELS = ("voice", "ivr", "sms", "whatsapp", "email")
-CARRIER_CHANNELS = ("voice", "ivr", "sms")
 MAX_ATTEMPTS = 3
 
 
@@ -163,11 +162,7 @@ def plan(
 
     window = windows.window_for(account.country, settings.policy.get("windows"))
     horizon = req.horizon_hours or settings.decisions.default_horizon_hours
-    slots = [
-        (t, h)
-        for t, h in windows.hour_starts(now, account.timezone, horizon)
-        if windows.allowed_at(t, account.timezone, window)
-    ]
+    slots = windows.permitted_hour_starts(now, account.timezone, horizon, window)
     if not slots:
         return Wait([Block("quiet_hours")], windows.next_window_start(now, account.timezone, window))
 
@@ -183,70 +178,102 @@ def best_contact(
     channels: list[str],
     slots: list[tuple[float, int]],
 ) -> Contact | Wait:
-    rng = random.Random(zlib.crc32(f"{settings.decisions.seed}|{account.account_id}|{now}".encode()))
+    """Score every (channel, permitted hour) at once; each channel on its best contact point.
+
+    value = P̃(response) × (P(pay | response) × balance × share + response value) − cost, where
+    P̃ is a Thompson draw: the model's logit plus noise shrinking with the cell's evidence.
+    """
+    seed = zlib.crc32(f"{settings.decisions.seed}|{account.account_id}|{now}".encode())
     bucket = dpd_bucket(account.days_past_due)
     balance = settings.money.to_base(account.balance, account.currency)
-    affinity = hour_affinity(view)
-    share, response_value = settings.decisions.payment_share, settings.decisions.response_value
-    best: Contact | None = None
-    for channel in channels:
-        spec = settings.channels.get(channel)
-        minutes = spec.expected_minutes if spec else 0.0
-        carrier, carrier_cost, _alts = (
-            least_cost(settings.carriers, channel, minutes)
-            if channel in CARRIER_CHANNELS
-            else (None, 0.0, [])
+    affinity = np.asarray(hour_affinity(view))
+    hours = np.fromiter((h for _t, h in slots), dtype=np.intp, count=len(slots))
+    rows = np.array([CHANNEL_INDEX[c] for c in channels], dtype=np.intp)[:, None]
+
+    per_channel = [_channel_terms(account, view, scorer, settings, c, bucket, balance) for c in channels]
+    resp_base = np.array([t[0] for t in per_channel])[:, None]
+    pay_base = np.array([t[1] for t in per_channel])[:, None]
+    cost = np.array([t[4] for t in per_channel])[:, None]
+
+    def logit(head: str) -> np.ndarray:
+        w_aff = scorer.weights[head].get("acct_hour", 0.0)
+        return (
+            scorer.intercepts[head]
+            + scorer.hour_weights[head][rows, hours]
+            + w_aff * affinity[hours][None, :]
         )
-        cost = (spec.expected_cost() if spec else 0.0) + carrier_cost
-        # the contact point with the best base logit for this channel (hour terms are shared)
-        points = []
-        for p in account.contact_points:
-            if channel in p.channels:
-                bx = base_x(view, channel, p.id, p.type, bucket, balance)
-                points.append((scorer.dot("response", bx), scorer.dot("pay", bx), p, bx))
-        resp_base, pay_base, point, bx = max(points, key=lambda t: (t[0], t[1]))
-        for t, hour in slots:
-            hx = hour_x(channel, hour, affinity[hour])
-            p_resp = sigmoid(scorer.intercepts["response"] + resp_base + scorer.dot("response", hx))
-            p_pay = sigmoid(scorer.intercepts["pay"] + pay_base + scorer.dot("pay", hx))
-            draw = thompson(p_resp, scorer.evidence(channel, hour), rng)
-            value = draw * (p_pay * balance * share + response_value) - cost
-            if best is None or value > best.score:
-                best = Contact(channel, point.id, point.address, t, hour, None, carrier, value,
-                               p_resp, p_pay, cost, {**bx, **hx})
-    assert best is not None  # channels and slots are non-empty
-    if best.score <= 0:
+
+    resp_logit = logit("response") + resp_base
+    p_resp = 1.0 / (1.0 + np.exp(-resp_logit))
+    p_pay = 1.0 / (1.0 + np.exp(-(logit("pay") + pay_base)))
+    evidence = scorer.evidence_grid[rows, hours]
+    z = normals(seed, p_resp.size + len(settings.templates))
+    drawn = thompson_logit(resp_logit, p_resp, evidence, z[: p_resp.size].reshape(p_resp.shape))
+    value = (1.0 / (1.0 + np.exp(-drawn))) * (
+        p_pay * balance * settings.decisions.payment_share + settings.decisions.response_value
+    ) - cost
+    ci, hi = np.unravel_index(int(np.argmax(value)), value.shape)
+    score = float(value[ci, hi])
+    if score <= 0:
         return Wait([Block("no_positive_value")], None)
-    template = choose_template(settings, scorer, account, best.channel, bucket, rng)
+    channel = channels[ci]
+    _rb, _pb, point, bx, channel_cost, carrier = per_channel[ci]
+    send_at, hour = slots[hi]
+    template = choose_template(settings, scorer, account, channel, bucket, z[p_resp.size :])
     reasons = [
-        f"best_hour={best.hour}",
-        f"p_response={best.p_response:.3f}",
-        f"p_pay_if_response={best.p_pay:.3f}",
-        f"cost={best.cost:.4f}",
-        f"explore=thompson(n={scorer.evidence(best.channel, best.hour)})",
+        f"best_hour={hour}",
+        f"p_response={p_resp[ci, hi]:.3f}",
+        f"p_pay_if_response={p_pay[ci, hi]:.3f}",
+        f"cost={channel_cost:.4f}",
+        f"explore=thompson(n={int(evidence[ci, hi])})",
     ]
-    if best.carrier:
+    if carrier:
         reasons.append("carrier=least_cost")
+    x = {**bx, **hour_x(channel, hour, float(affinity[hour]))}
     return Contact(
-        best.channel,
-        best.point_id,
-        best.address,
-        best.send_at,
-        best.hour,
+        channel,
+        point.id,
+        point.address,
+        send_at,
+        hour,
         template,
-        best.carrier,
-        best.score,
-        best.p_response,
-        best.p_pay,
-        best.cost,
-        best.x,
+        carrier,
+        score,
+        float(p_resp[ci, hi]),
+        float(p_pay[ci, hi]),
+        channel_cost,
+        x,
         reasons,
     )
 
 
+def _channel_terms(
+    account: Account,
+    view: FeatureView,
+    scorer: Scorer,
+    settings: Settings,
+    channel: str,
+    bucket: str,
+    balance: float,
+) -> tuple[float, float, ContactPoint, dict[str, float], float, str | None]:
+    """The channel's best contact point, its hour-free logit terms, its cost and carrier."""
+    cost, carrier = settings.contact_costs[channel]
+    best = None
+    for p in account.contact_points:
+        if channel in p.channels:
+            bx = base_x(view, channel, p.id, p.type, bucket, balance)
+            terms = (*scorer.dots(bx), p, bx, cost, carrier)
+            if best is None or terms[:2] > best[:2]:
+                best = terms
+    assert best is not None  # callers pass only channels some contact point consented to
+    return best
+
+
 def choose_template(
-    settings: Settings, scorer: Scorer, account: Account, channel: str, bucket: str, rng: random.Random
+    settings: Settings, scorer: Scorer, account: Account, channel: str, bucket: str, z: np.ndarray
 ) -> str | None:
+    """Thompson sampling among the templates configured for this channel, DPD and portfolio;
+    `z` holds one standard normal per configured template."""
     eligible = [
         t.id
         for t in settings.templates
@@ -256,7 +283,7 @@ def choose_template(
     ]
     if not eligible:
         return None
-    return scorer.templates.choose(channel, bucket, eligible, rng)[0]
+    return scorer.templates.choose(channel, bucket, eligible, z[: len(eligible)])[0]
 
 
 # --- answers --------------------------------------------------------------------------------

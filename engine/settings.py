@@ -10,10 +10,14 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from models.routing import least_cost
+
 CHANNELS = ("voice", "ivr", "sms", "whatsapp", "email")
+CARRIER_CHANNELS = ("voice", "ivr", "sms")
 ROLES = ("dialer", "gateway", "admin", "reader")
 
 
@@ -119,6 +123,19 @@ class Settings:
     @property
     def auth_enabled(self) -> bool:
         return bool(self.tokens)
+
+    @cached_property
+    def contact_costs(self) -> dict[str, tuple[float, str | None]]:
+        """Per channel: the expected cost of one contact (channel + carrier) and the carrier."""
+        out: dict[str, tuple[float, str | None]] = {}
+        for channel in CHANNELS:
+            spec = self.channels.get(channel)
+            minutes = spec.expected_minutes if spec else 0.0
+            carrier, carrier_cost = None, 0.0
+            if channel in CARRIER_CHANNELS:
+                carrier, carrier_cost, _alternates = least_cost(self.carriers, channel, minutes)
+            out[channel] = ((spec.expected_cost() if spec else 0.0) + carrier_cost, carrier)
+        return out
 
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

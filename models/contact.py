@@ -10,9 +10,9 @@ copy; API processes load a published pickle and score with `Scorer`, a snapshot 
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import dataclass
 
+import numpy as np
 from river import linear_model, optim
 
 from models.attribution import Example
@@ -39,6 +39,10 @@ def sigmoid(z: float) -> float:
 
 def cell(channel: str, hour: int) -> str:
     return f"{channel}|{hour}"
+
+
+CHANNELS = ("voice", "ivr", "sms", "whatsapp", "email")
+CHANNEL_INDEX = {c: i for i, c in enumerate(CHANNELS)}
 
 
 class ContactModels:
@@ -78,40 +82,56 @@ class ContactModels:
         self.updates += 1
 
     def scorer(self, version: str) -> Scorer:
+        weights = {h: dict(m.weights) for h, m in self.heads.items()}
+        hour_weights = {
+            h: np.array([[w.get(f"ch={c}|h={hour}", 0.0) for hour in range(24)] for c in CHANNELS])
+            for h, w in weights.items()
+        }
+        evidence = np.array(
+            [[self.cells.get(cell(c, hour), 0) for hour in range(24)] for c in CHANNELS], dtype=float
+        )
         return Scorer(
             version=version,
-            weights={h: dict(m.weights) for h, m in self.heads.items()},
+            weights=weights,
             intercepts={h: float(m.intercept) for h, m in self.heads.items()},
             cells=dict(self.cells),
             templates=self.templates,
+            hour_weights=hour_weights,
+            evidence_grid=evidence,
         )
 
 
 @dataclass(frozen=True)
 class Scorer:
+    """A frozen snapshot of the models for serving. The hour terms of the logit are laid out
+    as (channel, hour) arrays, so a decision scores its whole grid of candidates at once."""
+
     version: str
     weights: dict[str, dict[str, float]]
     intercepts: dict[str, float]
     cells: dict[str, int]
     templates: TemplateBandit
+    hour_weights: dict[str, np.ndarray]  # head -> (channel, hour) weight of `ch=c|h=h`
+    evidence_grid: np.ndarray  # (channel, hour) examples seen
 
     def dot(self, head: str, x: dict[str, float]) -> float:
         w = self.weights[head]
-        return sum(w.get(k, 0.0) * v for k, v in x.items())
+        return sum([w.get(k, 0.0) * v for k, v in x.items()])
+
+    def dots(self, x: dict[str, float]) -> tuple[float, float]:
+        """(response, pay) dot products in one pass: the hot path's inner loop."""
+        wr, wp = self.weights["response"], self.weights["pay"]
+        r = p = 0.0
+        for k, v in x.items():
+            r += wr.get(k, 0.0) * v
+            p += wp.get(k, 0.0) * v
+        return r, p
 
     def proba(self, head: str, x: dict[str, float]) -> float:
         return sigmoid(self.intercepts[head] + self.dot(head, x))
 
     def evidence(self, channel: str, hour: int) -> int:
         return self.cells.get(cell(channel, hour), 0)
-
-
-def thompson(p: float, evidence: int, rng: random.Random, cap: int = 5000) -> float:
-    """A draw from a Beta posterior centred on the model's `p` with `evidence` pseudo-counts:
-    wide where the model has seen little of this channel and hour (explore), tight where it
-    has seen much (exploit). The cap keeps a little exploration forever."""
-    n = min(evidence, cap) + 2.0
-    return rng.betavariate(p * n + 0.5, (1.0 - p) * n + 0.5)
 
 
 INITIAL_VERSION = "m-000000"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import random
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,13 +33,15 @@ class TemplateBandit:
         return {False: 1.0 - p, True: p}
 
     def choose(
-        self, channel: str, bucket: str, templates: Sequence[str], rng: random.Random
+        self, channel: str, bucket: str, templates: Sequence[str], z: Sequence[float]
     ) -> tuple[str, float]:
-        """Thompson sampling over `templates`: the pick and its sampled success rate."""
-        best, best_draw = templates[0], -1.0
-        for template in templates:
+        """Thompson sampling over `templates` with one standard normal per template in `z`:
+        each posterior is drawn through its normal approximation (mean + sd * z)."""
+        best, best_draw = templates[0], -math.inf
+        for template, noise in zip(templates, z, strict=True):
             a, b = self.posterior({"channel": channel, "dpd_bucket": bucket, "template": template})
-            draw = rng.betavariate(a, b)
+            n = a + b
+            draw = a / n + math.sqrt(a * b / (n * n * (n + 1.0))) * float(noise)
             if draw > best_draw:
                 best, best_draw = template, draw
         return best, best_draw

@@ -40,7 +40,10 @@ def window_for(country: str, overrides: Mapping[str, Any] | None = None) -> Week
 
 
 def allowed_at(ts: float, timezone: str, window: WeekWindow) -> bool:
-    local = datetime.fromtimestamp(ts, zone(timezone))
+    return allowed_local(datetime.fromtimestamp(ts, zone(timezone)), window)
+
+
+def allowed_local(local: datetime, window: WeekWindow) -> bool:
     span = window.get(local.isoweekday())
     if span is None:
         return False
@@ -50,16 +53,31 @@ def allowed_at(ts: float, timezone: str, window: WeekWindow) -> bool:
 
 def hour_starts(now: float, timezone: str, horizon_hours: int) -> list[tuple[float, int]]:
     """`now`, then the start of every later local hour within the horizon: (instant, local hour)."""
+    return [(t, local.hour) for t, local in local_hour_starts(now, timezone, horizon_hours)]
+
+
+def local_hour_starts(now: float, timezone: str, horizon_hours: int) -> list[tuple[float, datetime]]:
+    """Like `hour_starts`, with each instant's local datetime (DST-aware: one conversion each)."""
     tz = zone(timezone)
     local = datetime.fromtimestamp(now, tz)
-    out = [(now, local.hour)]
-    first = now + (3600 - local.minute * 60 - local.second - local.microsecond / 1e6)
-    t = first
+    out = [(now, local)]
+    t = now + (3600 - local.minute * 60 - local.second - local.microsecond / 1e6)
     end = now + horizon_hours * 3600
     while t < end:
-        out.append((t, datetime.fromtimestamp(t, tz).hour))
+        out.append((t, datetime.fromtimestamp(t, tz)))
         t += 3600
     return out
+
+
+def permitted_hour_starts(
+    now: float, timezone: str, horizon_hours: int, window: WeekWindow
+) -> list[tuple[float, int]]:
+    """The hour starts within the horizon at which the window allows contact."""
+    return [
+        (t, local.hour)
+        for t, local in local_hour_starts(now, timezone, horizon_hours)
+        if allowed_local(local, window)
+    ]
 
 
 def next_window_start(now: float, timezone: str, window: WeekWindow, days: int = 8) -> float | None:
