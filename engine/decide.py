@@ -322,6 +322,7 @@ def contact_answer(
         model_version=scorer.version,
         dpd_bucket=dpd_bucket(account.days_past_due),
         hour=c.hour,
+        response_deadline=c.send_at + settings.decisions.response_window_hours * 3600,
         x=c.x,
     )
     answer = {

@@ -65,6 +65,7 @@ class DecisionRecord:
     model_version: str
     dpd_bucket: str = ""
     hour: int = 0  # the debtor's local hour of send_at
+    response_deadline: float | None = None  # end of the response window (None: `deadline`)
     x: dict[str, float] = field(default_factory=dict)
 
 

@@ -1,10 +1,14 @@
-"""Join each decision with its outcomes over an attribution window, in event time.
+"""Join each decision with its outcomes over attribution windows, in event time.
 
-Every decision yields one `response` example (did the debtor engage). A decision that got a
-response also yields one `pay` example (did it bring a promise or a payment): the pay head
-is conditional on a response, the funnel collection runs on. An example is emitted as soon
-as its outcome is known, or as a negative when the window closes first. Pure: `step(state, record)` returns
-the new state and the examples; the input state is never mutated.
+Every decision yields one `response` example (did the debtor engage within the response
+window) and, if it got a response, one `pay` example (did a promise or payment follow within
+the attribution window): the pay head is conditional on a response, the funnel collection
+runs on. Each example is emitted when its window closes, with the label observed by then,
+never earlier: emitting positives as they arrive and negatives only at the close would make
+every recent contact look better than it is (delayed feedback), and learning would swing.
+A window closes when the account's event time passes it (any later record of the account, or
+the timer the reservation set). Pure: `step(state, record)` returns the new state and the
+examples, and never mutates its input.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ class Example:
 @dataclass(frozen=True, slots=True)
 class Open:
     decision: DecisionRecord
-    pending: frozenset[str] = frozenset(HEADS)  # heads still waiting for their outcome
+    responded: bool = False
+    paid: bool = False
+    response_closed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,66 +50,65 @@ def _example(d: DecisionRecord, head: str, y: bool) -> Example:
     return Example(head, d.x, y, d.channel, d.template, d.dpd_bucket, d.hour, d.decision_id)
 
 
-def _close_expired(state: Attribution, now: float) -> tuple[Attribution, list[Example]]:
-    expired = [o for o in state.open.values() if o.decision.deadline <= now]
-    if not expired:
+def _response_deadline(d: DecisionRecord) -> float:
+    return d.response_deadline if d.response_deadline is not None else d.deadline
+
+
+def _close(state: Attribution, now: float) -> tuple[Attribution, list[Example]]:
+    """Emit the examples of every window that closed at or before `now`."""
+    examples: list[Example] = []
+    opened = state.open
+    for key, o in state.open.items():
+        d = o.decision
+        if not o.response_closed and _response_deadline(d) <= now:
+            examples.append(_example(d, "response", o.responded))
+            o = replace(o, response_closed=True)
+        if d.deadline <= now:
+            if o.responded:
+                examples.append(_example(d, "pay", o.paid))
+            opened = {k: v for k, v in opened.items() if k != key}
+        elif o is not state.open[key]:
+            opened = {**opened, key: o}
+    if not examples and opened is state.open:
         return state, []
-    examples = [
-        _example(o.decision, h, False)
-        for o in expired
-        for h in sorted(o.pending)
-        if not (h == "pay" and "response" in o.pending)  # no response: nothing to learn on pay
-    ]
-    remaining = {k: o for k, o in state.open.items() if o.decision.deadline > now}
-    return replace(state, open=remaining), examples
+    return replace(state, open=opened), examples
 
 
 def _target(state: Attribution, event: Event) -> Open | None:
     """The decision an outcome answers: the one it names, else the latest one it can."""
     if event.decision_id is not None:
         return state.open.get(event.decision_id)
+    pays = event.type in ("promise", "payment")
     candidates = [
         o
         for o in state.open.values()
         if o.decision.send_at <= event.ts < o.decision.deadline
-        and (
-            event.channel is None
-            or event.channel == o.decision.channel
-            or event.type in ("promise", "payment")
-        )
+        and (pays or event.channel is None or event.channel == o.decision.channel)
     ]
     return max(candidates, key=lambda o: o.decision.send_at, default=None)
 
 
 def step(state: Attribution, record: Record) -> tuple[Attribution, list[Example]]:
-    if isinstance(record, DecisionRecord):
-        return replace(state, open={**state.open, record.decision_id: Open(record)}), []
     if isinstance(record, CancelRecord):
         if record.decision_id not in state.open:
             return state, []
         return replace(state, open={k: o for k, o in state.open.items() if k != record.decision_id}), []
-    if isinstance(record, ExpireRecord):
-        return _close_expired(state, record.ts)
-    if not isinstance(record, Event):
+    if isinstance(record, ExpireRecord | DecisionRecord | Event):
+        state, examples = _close(state, record.ts)
+    else:
         return state, []
-    state, examples = _close_expired(state, record.ts)
+    if isinstance(record, DecisionRecord):
+        return replace(state, open={**state.open, record.decision_id: Open(record)}), examples
+    if not isinstance(record, Event):
+        return state, examples
     target = _target(state, record)
     if target is None:
         return state, examples
     outcome = classify(record)
-    hits = set()
-    if outcome.response:
-        hits.add("response")
-    if outcome.pay:
-        hits.add("pay")
-    hits &= target.pending
-    if not hits:
+    in_response_window = not target.response_closed and record.ts < _response_deadline(target.decision)
+    responded = target.responded or (outcome.response and in_response_window)
+    paid = target.paid or outcome.pay
+    if (responded, paid) == (target.responded, target.paid):
         return state, examples
-    examples += [_example(target.decision, h, True) for h in sorted(hits)]
-    pending = target.pending - hits
-    d_id = target.decision.decision_id
-    if pending:
-        opened = {**state.open, d_id: replace(target, pending=frozenset(pending))}
-    else:
-        opened = {k: o for k, o in state.open.items() if k != d_id}
-    return replace(state, open=opened), examples
+    updated = replace(target, responded=responded, paid=paid)
+    return replace(state, open={**state.open, target.decision.decision_id: updated}), examples

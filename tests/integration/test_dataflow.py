@@ -54,6 +54,7 @@ def test_flow_steps_with_bytewax_testing_tools(settings):
             "3-0",
         ),
         item(Event("e2", T0 + 120, "promise", "A", amount=500.0, due_date="2026-03-05"), "3-1"),
+        item(ExpireRecord("d-000-aaaaaaaaaaaa", "A", T0 + 3600)),
         item(ExpireRecord("d-000-bbbbbbbbbbbb", "B", T0 + 3600)),
     ]
     writes, models = [], []
@@ -116,11 +117,20 @@ def test_the_flow_process_updates_features_and_publishes_models(api, flow, redis
                 "decision_id": d["decision_id"],
                 "channel": "sms",
             },
+            # a later event time closes the response window (6 h after send_at): the model learns
+            {
+                "event_id": "x3",
+                "ts": "2026-03-03T09:00:00-06:00",
+                "type": "message",
+                "status": "delivered",
+                "account_id": "A-1001",
+                "channel": "email",
+            },
         ],
     )
-    wait_until(lambda: _events_applied(api, "A-1001") == 2)
+    wait_until(lambda: _events_applied(api, "A-1001") == 3)
     state = api.get("/v1/accounts/A-1001").json()["state"]
-    assert state["features_updated_at"] == "2026-03-02T15:20:00Z"
+    assert state["features_updated_at"] == "2026-03-03T15:00:00Z"
     assert state["features"]["hr"][9] > 0  # answered at 09:xx local
     client = redis.Redis.from_url(redis_url)
     version = wait_until(lambda: client.get(K.MODEL_VERSION))
