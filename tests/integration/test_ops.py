@@ -81,3 +81,14 @@ def test_redis_down_means_503_and_not_ready(settings):
         assert client.get("/healthz").status_code == 200
         text = client.get("/metrics").text
         assert 'cadencia_events_rejected_total{reason="unavailable"} 1.0' in text
+
+
+def test_scripts_flushed_from_redis_are_loaded_again(api, redis_url):
+    import redis
+
+    api.put("/v1/accounts", json=account())
+    client = redis.Redis.from_url(redis_url)
+    client.script_flush()
+    client.close()
+    r = api.post("/v1/decide", json={"account_id": "A-1001", "now": "2026-03-02T09:00:00-06:00"})
+    assert r.status_code == 200 and r.json()["action"] == "contact"
