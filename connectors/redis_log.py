@@ -7,12 +7,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from importlib import resources
 
 import orjson
 import redis
 
 from connectors import keys as K
+from features.account import AccountFeatures, serving
 from features.records import ExpireRecord, Record, from_log
 
 
@@ -24,59 +25,78 @@ class LogItem:
     record: Record
 
 
+NO_WATERMARK = float("-inf")
+_POP_TIMERS = resources.files("connectors").joinpath("lua/pop_timers.lua").read_text()
+
+
 def stream_id_key(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
 
 
 class LogReader:
-    """Reads one shard from `last_id` on, tracking the shard's event-time watermark."""
+    """Reads a group of shards with one XREAD per poll, tracking each shard's position and
+    event-time watermark, and pops the attribution timers the watermarks have passed."""
 
     def __init__(
         self,
         client: redis.Redis,
         keys: K.Keys,
-        shard: int,
-        last_id: str = "0-0",
-        watermark: float = float("-inf"),
+        shards: list[int],
+        positions: dict[int, tuple[str, float]] | None = None,
         batch: int = 2000,
     ) -> None:
         self.r = client
         self.keys = keys
-        self.shard = shard
-        self.last_id = last_id
-        self.watermark = watermark
+        self.shards = shards
+        positions = positions or {}
+        self.last_id = {s: positions.get(s, ("0-0", NO_WATERMARK))[0] for s in shards}
+        self.watermark = {s: positions.get(s, ("0-0", NO_WATERMARK))[1] for s in shards}
+        self._timers_checked = dict.fromkeys(shards, NO_WATERMARK)
         self.batch = batch
+        self._pop_sha = client.script_load(_POP_TIMERS)
+
+    def positions(self) -> dict[int, tuple[str, float]]:
+        return {s: (self.last_id[s], self.watermark[s]) for s in self.shards}
 
     def read(self) -> list[LogItem]:
         out: list[LogItem] = []
-        reply = self.r.xread({self.keys.log(self.shard): self.last_id}, count=self.batch)
-        for _stream, entries in reply or []:
+        streams = {self.keys.log(s): self.last_id[s] for s in self.shards}
+        by_stream = {self.keys.log(s): s for s in self.shards}
+        for stream, entries in self.r.xread(streams, count=self.batch) or []:
+            shard = by_stream[stream.decode()]
             for entry_id, fields in entries:
                 raw = orjson.loads(fields[b"r"])
                 accepted = raw.get("acc")
                 record = from_log(raw)
-                self.last_id = entry_id.decode()
+                last = entry_id.decode()
                 ts = getattr(record, "ts", None)
-                if ts is not None and ts > self.watermark:
-                    self.watermark = ts
-                out.append(LogItem(self.shard, self.last_id, accepted, record))
+                if ts is not None and ts > self.watermark[shard]:
+                    self.watermark[shard] = ts
+                out.append(LogItem(shard, last, accepted, record))
+            self.last_id[shard] = last
         out.extend(self.due_timers())
         return out
 
     def due_timers(self) -> list[LogItem]:
-        """Decisions whose attribution window closed before the watermark, popped atomically."""
-        if self.watermark == float("-inf"):
+        """Decisions whose attribution windows closed before their shard's watermark."""
+        moved = [s for s in self.shards if self.watermark[s] > self._timers_checked[s]]
+        if not moved:
             return []
-        key = self.keys.timers(self.shard)
-        pipe = self.r.pipeline(transaction=True)
-        pipe.zrangebyscore(key, "-inf", self.watermark, withscores=True)
-        pipe.zremrangebyscore(key, "-inf", self.watermark)
-        due, _removed = pipe.execute()
+        pipe = self.r.pipeline(transaction=False)
+        for s in moved:
+            pipe.evalsha(self._pop_sha, 1, self.keys.timers(s), self.watermark[s])
+        try:
+            popped = pipe.execute()
+        except redis.exceptions.NoScriptError:  # Redis restarted: nothing ran, load and retry
+            self._pop_sha = self.r.script_load(_POP_TIMERS)
+            return self.due_timers()
         items = []
-        for member, deadline in due:
-            decision_id, _, account_id = member.decode().partition("|")
-            items.append(LogItem(self.shard, None, None, ExpireRecord(decision_id, account_id, deadline)))
+        for s, due in zip(moved, popped, strict=True):
+            self._timers_checked[s] = self.watermark[s]
+            for member, deadline in zip(due[::2], due[1::2], strict=True):
+                decision_id, _, account_id = member.decode().partition("|")
+                items.append(LogItem(s, None, None, ExpireRecord(decision_id, account_id, float(deadline))))
         return items
 
 
@@ -87,7 +107,7 @@ class FeatureWrite:
     entry_id: str | None
     accepted_at: float | None
     is_event: bool
-    served: dict[str, Any] | None  # None: the record did not change the features
+    features: AccountFeatures | None  # None: the record did not change the features
 
 
 class FeatureWriter:
@@ -102,7 +122,7 @@ class FeatureWriter:
         offsets: dict[int, str] = {}
         accepted = []
         for w in batch:
-            if w.served is not None:
+            if w.features is not None:
                 latest[w.account_id] = w
             if w.entry_id is not None:
                 prev = offsets.get(w.shard)
@@ -113,10 +133,14 @@ class FeatureWriter:
         pipe = self.r.pipeline(transaction=False)
         now = time.time()
         for w in latest.values():
-            assert w.served is not None
+            assert w.features is not None
             pipe.hset(
                 self.keys.account(w.account_id),
-                mapping={"feat": orjson.dumps(w.served), "feat_n": w.served["n"], "feat_at": now},
+                mapping={
+                    "feat": orjson.dumps(serving(w.features)),
+                    "feat_n": w.features.events_applied,
+                    "feat_at": now,
+                },
             )
         if offsets:
             pipe.hset(K.FLOW_OFFSETS, mapping={str(s): i for s, i in offsets.items()})

@@ -105,6 +105,7 @@ class FlowSettings:
     lag_limit_s: float = 5.0  # /readyz fails when the dataflow is further behind than this
     epoch_interval_s: float = 2.0  # bytewax snapshot cadence
     state_dir: str | None = None  # bytewax recovery store; None: no recovery
+    source_partitions: int = 1  # groups of shards read together; = shards on Redis Cluster
 
 
 @dataclass(frozen=True)

@@ -68,10 +68,10 @@ def test_flow_steps_with_bytewax_testing_tools(settings):
         model_sink=TestingSink(models),
     )
     run_main(flow)
-    last = {w.account_id: w for w in writes if w.served is not None}
-    assert last["A"].served["n"] == 2  # two events applied to A
-    assert last["A"].served["ch"]["sms"][1] > 0  # a response on sms
-    assert "B" in last and last["B"].served["n"] == 0
+    last = {w.account_id: w.features for w in writes if w.features is not None}
+    assert last["A"].events_applied == 2  # two events applied to A
+    assert last["A"].channels["sms"][1] > 0  # a response on sms
+    assert "B" in last and last["B"].events_applied == 0
     assert {w.entry_id for w in writes} >= {"3-0", "3-1"}
     assert 1 <= len(models) <= 2  # on the first change, then at EOF what changed since
     learned = pickle.loads(models[-1])
@@ -169,5 +169,29 @@ def test_crash_and_resume_counts_every_event_once(api, config_path, redis_url, t
         post_batch(0, 400, fresh=False)  # retried deliveries: duplicates, never applied twice
         process = FlowProcess(config_path, redis_url, state_dir=tmp_path / "flow-state").start()
         wait_until(lambda: all(_events_applied(api, f"C-{i}") == 60 for i in range(20)), timeout_s=40)
+    finally:
+        process.stop()
+
+
+def test_one_source_partition_per_shard_also_applies_everything(api, config_path, redis_url, tmp_path):
+    """The layout Redis Cluster needs (no XREAD across slots): every shard its own partition."""
+    per_shard = tmp_path / "per-shard.toml"
+    per_shard.write_text(config_path.read_text().replace("[flow]", "[flow]\nsource_partitions = 16"))
+    api.put("/v1/accounts", json=[account(f"P-{i}") for i in range(32)])
+    events = [
+        {
+            "event_id": f"p-{j}",
+            "ts": "2026-03-02T10:00:00-06:00",
+            "type": "reply",
+            "text": "ok",
+            "account_id": f"P-{j % 32}",
+            "channel": "sms",
+        }
+        for j in range(320)
+    ]
+    assert api.post("/v1/events", json=events).json()["accepted"] == 320
+    process = FlowProcess(per_shard, redis_url).start()
+    try:
+        wait_until(lambda: all(_events_applied(api, f"P-{i}") == 10 for i in range(32)))
     finally:
         process.stop()
