@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError
 
 from connectors import keys as K
-from features.records import Record, to_log
+from features.records import KIND_OF, Record
 from policy.base import Live, Lock, Promise
 
 CONTACT_WINDOW_S = 8 * 86400  # reservations kept per account for caps
@@ -42,9 +42,15 @@ def _script(name: str) -> str:
 
 
 def log_json(record: Record, accepted: float | None = None) -> bytes:
-    doc = to_log(record)
-    doc["acc"] = time.time() if accepted is None else accepted
-    return orjson.dumps(doc)
+    """The record as a flat JSON object with its kind `k` and acceptance time `acc`.
+
+    orjson serialises the dataclass natively; the two envelope fields are spliced in front
+    rather than building an intermediate dict (this runs for every event ingested)."""
+    head = b'{"k":"%s","acc":%s,' % (
+        KIND_OF[type(record)].encode(),
+        orjson.dumps(time.time() if accepted is None else accepted),
+    )
+    return head + orjson.dumps(record)[1:]
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from connectors.redis_store import RedisStore, log_json
 from engine import openapi
 from engine.decide import decide_many, iso
-from engine.errors import Conflict, Invalid, NotFound
+from engine.errors import Conflict, NotFound
 from engine.http import endpoint, json_response, read_body
 from engine.ingest import ingest_events
 from engine.metrics import Metrics, exposition
@@ -28,11 +28,11 @@ from engine.model_sync import ModelHolder
 from engine.settings import Settings
 from engine.wire import (
     Account,
+    Check,
     DecideRequest,
     check_aware,
     check_timezone,
-    convert_all,
-    decode_body,
+    decode_items,
 )
 from features.records import AccountRecord, CancelRecord
 
@@ -52,14 +52,18 @@ class Api:
         self.metrics = metrics
         self.models = models or ModelHolder()
 
-    async def _items(self, request: Request) -> tuple[list[Any], bool]:
+    async def _body(self, request: Request) -> tuple[bytes, str]:
         body = await read_body(request, self.settings.server.max_body_bytes)
-        return decode_body(body, request.headers.get("content-type", "application/json"))
+        return body, request.headers.get("content-type", "application/json")
+
+    async def _decode(
+        self, request: Request, kind: Any, check: Check | None = None
+    ) -> tuple[list[Any], bool]:
+        return decode_items(*await self._body(request), kind, check)
 
     # --- accounts ---------------------------------------------------------------------------
 
     async def put_accounts(self, request: Request) -> Response:
-        items, _many = await self._items(request)
         money = self.settings.money
 
         def check(i: int, raw: dict[str, Any], a: Account) -> dict[str, Any] | None:
@@ -83,7 +87,7 @@ class Api:
                     }
             return None
 
-        accounts = convert_all(items, Account, check)
+        accounts, _many = await self._decode(request, Account, check)
         await self.store.upsert_accounts(
             [
                 (
@@ -155,8 +159,9 @@ class Api:
 
     async def decide(self, request: Request) -> Response:
         started = time.perf_counter()
-        items, many = await self._items(request)
-        reqs = convert_all(items, DecideRequest, lambda i, _raw, r: check_aware(r.now, i, "now"))
+        reqs, many = await self._decode(
+            request, DecideRequest, lambda i, _raw, r: check_aware(r.now, i, "now")
+        )
         if not reqs:
             return json_response([])
         answers = await decide_many(self.store, self.settings, self.models.scorer, reqs)
@@ -194,10 +199,7 @@ class Api:
     # --- events -----------------------------------------------------------------------------
 
     async def events(self, request: Request) -> Response:
-        items, _many = await self._items(request)
-        if not items:
-            raise Invalid("the body holds no events", [])
-        result = await ingest_events(self.store, self.metrics, items)
+        result = await ingest_events(self.store, self.metrics, *await self._body(request))
         return json_response(result, 202)
 
     # --- operations -------------------------------------------------------------------------

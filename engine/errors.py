@@ -28,6 +28,10 @@ class Invalid(CadenciaError):
 
     status, code = 422, "validation_failed"
 
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None, items: int = 1) -> None:
+        super().__init__(message, details)
+        self.items = items  # how many items the refused request held
+
 
 class Unauthorized(CadenciaError):
     status, code = 401, "unauthorized"

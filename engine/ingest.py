@@ -5,26 +5,29 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any
 
 import orjson
 
 from connectors.redis_store import Ingest, RedisStore, log_json
 from engine.errors import Invalid
 from engine.metrics import Metrics
-from engine.wire import to_event, validate_events
+from engine.wire import decode_events, to_event
 from features.records import Event
 from policy.binding import ops_for
 
 
 async def ingest_events(
-    store: RedisStore, metrics: Metrics, items: list[Any], source: str = "api"
+    store: RedisStore, metrics: Metrics, body: bytes, content_type: str, source: str = "api"
 ) -> dict[str, int]:
+    """Validate the whole body, check every account, apply. Nothing is applied unless all is."""
     try:
-        wire_events = validate_events(items)
-    except Invalid:
-        metrics.rejected.labels("invalid").inc(len(items))
+        wire_events, _many = decode_events(body, content_type)
+    except Invalid as exc:
+        metrics.rejected.labels("invalid").inc(exc.items)
         raise
+    if not wire_events:
+        metrics.rejected.labels("invalid").inc()
+        raise Invalid("the body holds no events", [])
     accepted_at = time.time()
     events = [to_event(e, accepted_at, source) for e in wire_events]
     await require_accounts(store, metrics, events)

@@ -140,7 +140,7 @@ def _apply_event(state: AccountFeatures, event: Event, half_life: float) -> Acco
     last_response = state.last_response_at
     if outcome.response:
         h = local_hour(event.ts, state.timezone)
-        hours = (*hours[:h], hours[h] + w, *hours[h + 1:])
+        hours = (*hours[:h], hours[h] + w, *hours[h + 1 :])
         last_response = _latest(last_response, event.ts)
     paid = state.paid_total + (event.amount or 0.0) if event.type == "payment" else state.paid_total
     return replace(

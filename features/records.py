@@ -96,13 +96,13 @@ KINDS: dict[str, type] = {
     "c": CancelRecord,
     "x": ExpireRecord,
 }
-_KIND_OF = {cls: kind for kind, cls in KINDS.items()}
+KIND_OF = {cls: kind for kind, cls in KINDS.items()}
 
 
 def to_log(record: Record) -> dict[str, Any]:
     """A JSON-ready dict with the record's kind under `k`."""
     out: dict[str, Any] = {f.name: getattr(record, f.name) for f in fields(record)}
-    out["k"] = _KIND_OF[type(record)]
+    out["k"] = KIND_OF[type(record)]
     return out
 
 
