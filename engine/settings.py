@@ -216,4 +216,7 @@ def from_dict(raw: dict[str, Any]) -> Settings:
     )
     if raw:
         raise ConfigError(f"unknown sections: {', '.join(sorted(raw))}")
+    d = settings.decisions
+    if not 0 < d.response_window_hours <= d.attribution_hours:
+        raise ConfigError("[decisions] response_window_hours must be > 0 and <= attribution_hours")
     return settings

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -83,7 +83,7 @@ class ReplyEvent(_Event, tag="reply"):
 
 class PromiseEvent(_Event, tag="promise"):
     amount: Annotated[float, msgspec.Meta(gt=0)]
-    due_date: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    due_date: date  # YYYY-MM-DD; msgspec rejects impossible dates such as 2026-02-30
 
 
 class PaymentEvent(_Event, tag="payment"):
@@ -99,12 +99,6 @@ class DisputeEvent(_Event, tag="dispute"):
 
 
 EventIn = MessageEvent | CallEvent | ReplyEvent | PromiseEvent | PaymentEvent | OptoutEvent | DisputeEvent
-REQUIRED_BY_TYPE = {
-    "message": ("status",),
-    "call": ("status",),
-    "promise": ("amount", "due_date"),
-    "payment": ("amount",),
-}
 
 _PATH = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$")
 _MISSING = re.compile(r"missing required field `(?P<field>[^`]+)`")
@@ -223,6 +217,8 @@ def epoch(value: datetime | None) -> float:
 def to_event(e: EventIn, accepted: float, source: str = "api") -> Event:
     fields = msgspec.structs.asdict(e)
     fields["ts"] = accepted if e.ts is None else e.ts.timestamp()
+    if isinstance(e, PromiseEvent):
+        fields["due_date"] = e.due_date.isoformat()
     return Event(type=type(e).__struct_config__.tag, source=source, **fields)
 
 

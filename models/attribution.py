@@ -51,7 +51,8 @@ def _example(d: DecisionRecord, head: str, y: bool) -> Example:
 
 
 def _response_deadline(d: DecisionRecord) -> float:
-    return d.response_deadline if d.response_deadline is not None else d.deadline
+    """The response window never outlasts the attribution window."""
+    return d.deadline if d.response_deadline is None else min(d.response_deadline, d.deadline)
 
 
 def _close(state: Attribution, now: float) -> tuple[Attribution, list[Example]]:

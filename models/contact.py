@@ -9,6 +9,7 @@ copy; API processes load a published pickle and score with `Scorer`, a snapshot 
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -95,7 +96,7 @@ class ContactModels:
             weights=weights,
             intercepts={h: float(m.intercept) for h, m in self.heads.items()},
             cells=dict(self.cells),
-            templates=self.templates,
+            templates=copy.deepcopy(self.templates),  # a snapshot: learning goes on in the dataflow
             hour_weights=hour_weights,
             evidence_grid=evidence,
         )

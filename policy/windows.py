@@ -7,7 +7,7 @@ midnight, end exclusive; a day missing from the map allows no contact.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from features.account import zone
@@ -61,12 +61,17 @@ def local_hour_starts(now: float, timezone: str, horizon_hours: int) -> list[tup
     tz = zone(timezone)
     local = datetime.fromtimestamp(now, tz)
     out = [(now, local)]
-    t = now + (3600 - local.minute * 60 - local.second - local.microsecond / 1e6)
     end = now + horizon_hours * 3600
-    while t < end:
-        out.append((t, datetime.fromtimestamp(t, tz)))
-        t += 3600
-    return out
+    t = now
+    while True:
+        # every instant at which the local clock reads :00 (twice on a fall-back day; a DST
+        # shift of 30 minutes lands on :30, which is stepped over, not listed)
+        t += 3600 - (local.minute * 60 + local.second + local.microsecond / 1e6)
+        if t >= end:
+            return out
+        local = datetime.fromtimestamp(t, tz)
+        if local.minute == 0 and local.second == 0:
+            out.append((t, local))
 
 
 def permitted_hour_starts(
@@ -81,14 +86,18 @@ def permitted_hour_starts(
 
 
 def next_window_start(now: float, timezone: str, window: WeekWindow, days: int = 8) -> float | None:
-    """The first instant at or after `now` when contact is allowed (minute resolution)."""
+    """The first instant at or after `now` when contact is allowed: `now` itself inside a
+    window, else the next opening, found day by day in the debtor's calendar."""
     if allowed_at(now, timezone, window):
         return now
-    for t, _hour in hour_starts(now, timezone, days * 24)[1:]:
-        if allowed_at(t, timezone, window):
-            return t
-        # windows may open on the half hour: look inside this hour too
-        for minute in (15, 30, 45):
-            if allowed_at(t + minute * 60, timezone, window):
-                return t + minute * 60
+    tz = zone(timezone)
+    today = datetime.fromtimestamp(now, tz).date()
+    for offset in range(days + 1):
+        day = today + timedelta(days=offset)
+        span = window.get(day.isoweekday())
+        if span is None:
+            continue
+        opening = datetime(day.year, day.month, day.day, span[0] // 60, span[0] % 60, tzinfo=tz).timestamp()
+        if opening >= now and allowed_at(opening, timezone, window):
+            return opening
     return None
