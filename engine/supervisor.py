@@ -134,7 +134,8 @@ class Supervisor:
             while not self.stopping:
                 time.sleep(0.5)
                 if self.api is not None and self.api.poll() is not None:
-                    log.error("the API exited with code %s; stopping", self.api.returncode)
+                    code = self.api.returncode
+                    (log.info if code == 0 else log.error)("the API exited with code %s; stopping", code)
                     return
                 if self.flow is not None and self.flow.poll() is not None:
                     log.error(
