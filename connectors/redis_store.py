@@ -1,7 +1,8 @@
-"""The API's Redis: one pipelined round trip to read, one script to reserve, one to ingest.
+"""The API's Redis: one round trip to read, one script to reserve, one to ingest.
 
 Every key comes from `connectors.keys`; every multi-key write is a Lua script on one
-hash-tag slot. Redis failures surface as `StoreUnavailable`.
+hash-tag slot. Commands go through `connectors.resp` (a multiplexed connection); Redis
+failures surface as `StoreUnavailable`.
 """
 
 from __future__ import annotations
@@ -10,16 +11,15 @@ import asyncio
 import hashlib
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError
 
 from connectors import keys as K
+from connectors.resp import NoScript, RespClient, RespError
 from features.records import KIND_OF, Record
 from policy.base import Live, Lock, Promise
 
@@ -114,10 +114,17 @@ class Ingest:
     ops: bytes
 
 
+Command = tuple[Any, ...]
+
+
+def _pairs(flat: list[Any]) -> dict[bytes, Any]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 class RedisStore:
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RespClient,
         shards: int,
         log_maxlen: int = 1_000_000,
         timeline_maxlen: int = 2000,
@@ -129,93 +136,78 @@ class RedisStore:
         self.log_maxlen = log_maxlen
         self.timeline_maxlen = timeline_maxlen
         self.ttl = retention_days * 86400
+        self.timeout_s = timeout_s
         self._sources = {name: _script(name) for name in SCRIPTS}
         self._sha = {name: _sha1(src) for name, src in self._sources.items()}
-        self.timeout_s = timeout_s
 
     @classmethod
     def from_url(cls, url: str, shards: int, **kw: Any) -> RedisStore:
-        # No per-command socket timeout: redis-py wraps every read and write in wait_for for it,
-        # a large share of a decision's CPU. One deadline per round trip is enforced in `_run`.
-        client = aioredis.Redis.from_url(url, socket_connect_timeout=2.0, max_connections=256)
-        return cls(client, shards, **kw)
+        return cls(RespClient(url), shards, **kw)
 
     async def close(self) -> None:
-        await self.r.aclose()
+        await self.r.close()
 
-    def _eval(self, pipe: Any, name: str, keys: list[str], args: list[Any]) -> None:
-        """Queue a script by its SHA. (redis-py's Script objects make every pipeline ask Redis
-        SCRIPT EXISTS first: an extra round trip per request.)"""
-        pipe.evalsha(self._sha[name], len(keys), *keys, *args)
+    def _eval(self, name: str, keys: list[str], args: list[Any]) -> Command:
+        return ("EVALSHA", self._sha[name], len(keys), *keys, *args)
 
-    async def _load_scripts(self) -> None:
-        for src in self._sources.values():
-            await self.r.script_load(src)
-
-    async def _run(self, fill: Callable[[Any], None], transaction: bool = False) -> list[Any]:
-        """One round trip: a pipeline filled by `fill`, under one deadline. Scripts missing
-        from Redis (a restart, SCRIPT FLUSH) are loaded and the pipeline sent again: safe,
-        because NOSCRIPT means that script did not run."""
+    async def _run(self, commands: list[Command]) -> list[Any]:
+        """One round trip under one deadline. Scripts missing from Redis (a restart, SCRIPT
+        FLUSH) are loaded and the commands sent again: safe, as NOSCRIPT means the script
+        did not run (every other command of ours is a read or an idempotent write)."""
         for attempt in (1, 2):
-            pipe = self.r.pipeline(transaction=transaction)
-            fill(pipe)
             try:
                 async with asyncio.timeout(self.timeout_s):
-                    return await pipe.execute()
-            except NoScriptError:
+                    return await self.r.execute(commands)
+            except NoScript:
                 if attempt == 2:
                     raise StoreUnavailable("redis keeps forgetting cadencia's scripts") from None
-                await self._load_scripts()
-            except (RedisError, TimeoutError, OSError) as exc:
+                await self.r.execute([("SCRIPT", "LOAD", src) for src in self._sources.values()])
+            except (RespError, TimeoutError, OSError) as exc:
                 raise StoreUnavailable(f"redis: {exc or type(exc).__name__}") from exc
         raise AssertionError("unreachable")
 
     async def ping(self) -> bool:
         try:
-            return bool(await self.r.ping())
-        except (RedisError, OSError):
+            return (await self._run([("PING",)]))[0] == b"PONG"
+        except StoreUnavailable:
             return False
 
     # --- accounts ---------------------------------------------------------------------------
 
     async def upsert_accounts(self, docs: Sequence[tuple[str, bytes, Record]]) -> None:
         k = self.keys
-
-        def fill(pipe: Any) -> None:
-            for account_id, doc, record in docs:
+        await self._run(
+            [
                 self._eval(
-                    pipe,
-                    "upsert",
-                    [k.account(account_id), k.log(k.shard(account_id))],
-                    [doc, log_json(record), self.log_maxlen],
+                    "upsert", [k.account(a), k.log(k.shard(a))], [doc, log_json(record), self.log_maxlen]
                 )
+                for a, doc, record in docs
+            ]
+        )
 
-        await self._run(fill)
+    async def read_accounts(self, account_ids: Sequence[str]) -> list[AccountRow]:
+        """What decisions need of each account: one HGETALL each, one round trip."""
+        out = await self._run([("HGETALL", self.keys.account(a)) for a in account_ids])
+        return [AccountRow(_pairs(flat), []) for flat in out]
 
-    async def read_accounts(self, account_ids: Sequence[str], now: float) -> list[AccountRow]:
-        def fill(pipe: Any) -> None:
-            for account_id in account_ids:
-                pipe.hgetall(self.keys.account(account_id))
-                pipe.zrangebyscore(
-                    self.keys.contacts(account_id), now - CONTACT_WINDOW_S, "+inf", withscores=True
-                )
-
-        out = await self._run(fill)
-        return [AccountRow(out[i], out[i + 1]) for i in range(0, len(out), 2)]
+    async def read_account_with_contacts(self, account_id: str, now: float) -> AccountRow:
+        k = self.keys
+        fields, contacts = await self._run(
+            [
+                ("HGETALL", k.account(account_id)),
+                ("ZRANGEBYSCORE", k.contacts(account_id), now - CONTACT_WINDOW_S, "+inf", "WITHSCORES"),
+            ]
+        )
+        return AccountRow(_pairs(fields), [(m, float(sc)) for m, sc in _pairs(contacts).items()])
 
     async def existing(self, account_ids: Iterable[str]) -> set[str]:
         ids = list(dict.fromkeys(account_ids))
-
-        def fill(pipe: Any) -> None:
-            for account_id in ids:
-                pipe.hexists(self.keys.account(account_id), "doc")
-
-        found = await self._run(fill)
+        found = await self._run([("HEXISTS", self.keys.account(a), "doc") for a in ids])
         return {a for a, ok in zip(ids, found, strict=True) if ok}
 
     async def timeline(self, account_id: str, count: int = 10_000) -> list[dict[str, Any]]:
-        (rows,) = await self._run(lambda pipe: pipe.xrange(self.keys.timeline(account_id), count=count))
-        return [orjson.loads(fields[b"r"]) for _id, fields in rows]
+        (rows,) = await self._run([("XRANGE", self.keys.timeline(account_id), "-", "+", "COUNT", count)])
+        return [orjson.loads(_pairs(fields)[b"r"]) for _id, fields in rows]
 
     # --- decisions --------------------------------------------------------------------------
 
@@ -224,12 +216,11 @@ class RedisStore:
     ) -> list[bool]:
         """Reserve each item atomically; also append `waits` (account, record) to timelines."""
         k = self.keys
-
-        def fill(pipe: Any) -> None:
-            for it in items:
-                shard = k.shard(it.account_id)
+        commands: list[Command] = []
+        for it in items:
+            shard = k.shard(it.account_id)
+            commands.append(
                 self._eval(
-                    pipe,
                     "reserve",
                     [
                         k.account(it.account_id),
@@ -254,20 +245,18 @@ class RedisStore:
                         self.timeline_maxlen,
                     ],
                 )
-            for account_id, record in waits:
-                tl = k.timeline(account_id)
-                pipe.xadd(tl, {"r": record}, maxlen=self.timeline_maxlen, approximate=True)
-                pipe.expire(tl, self.ttl)
-
-        if not items and not waits:
-            return []
-        out = await self._run(fill)
+            )
+        for account_id, record in waits:
+            tl = k.timeline(account_id)
+            commands.append(("XADD", tl, "MAXLEN", "~", self.timeline_maxlen, "*", "r", record))
+            commands.append(("EXPIRE", tl, self.ttl))
+        out = await self._run(commands)
         return [bool(v) for v in out[: len(items)]]
 
     async def decision(self, decision_id: str) -> dict[bytes, bytes]:
         key = self.keys.decision(decision_id)  # ValueError for ids that are not ours
-        (fields,) = await self._run(lambda pipe: pipe.hgetall(key))
-        return fields
+        (flat,) = await self._run([("HGETALL", key)])
+        return _pairs(flat)
 
     async def cancel(self, account_id: str, decision_id: str, record: bytes) -> int:
         k = self.keys
@@ -278,8 +267,9 @@ class RedisStore:
             k.timeline(account_id),
             k.decision(decision_id),
         ]
-        args = [decision_id, record, self.log_maxlen, self.timeline_maxlen]
-        (result,) = await self._run(lambda pipe: self._eval(pipe, "cancel", keys, args))
+        (result,) = await self._run(
+            [self._eval("cancel", keys, [decision_id, record, self.log_maxlen, self.timeline_maxlen])]
+        )
         return int(result)
 
     # --- events -----------------------------------------------------------------------------
@@ -290,47 +280,42 @@ class RedisStore:
         for it in items:
             by_shard[self.keys.shard(it.account_id)].append(it)
         k = self.keys
-
-        def fill(pipe: Any) -> None:
-            for shard, group in by_shard.items():
-                keys: list[str] = [k.log(shard)]
-                args: list[Any] = [self.log_maxlen, self.timeline_maxlen, self.ttl]
-                for it in group:
-                    acct = k.account(it.account_id)
-                    linked = it.decision_id is not None and _same_shard(it.decision_id, shard)
-                    dec = k.decision(it.decision_id) if linked and it.decision_id else acct
-                    keys += [acct, k.seen(it.account_id), k.timeline(it.account_id), dec]
-                    args += [it.event_id, it.account_id, "1" if linked else "0", it.record, it.ops]
-                self._eval(pipe, "ingest", keys, args)
-
-        out = await self._run(fill)
+        commands = []
+        for shard, group in by_shard.items():
+            keys: list[str] = [k.log(shard)]
+            args: list[Any] = [self.log_maxlen, self.timeline_maxlen, self.ttl]
+            for it in group:
+                acct = k.account(it.account_id)
+                linked = it.decision_id is not None and _same_shard(it.decision_id, shard)
+                dec = k.decision(it.decision_id) if linked and it.decision_id else acct
+                keys += [acct, k.seen(it.account_id), k.timeline(it.account_id), dec]
+                args += [it.event_id, it.account_id, "1" if linked else "0", it.record, it.ops]
+            commands.append(self._eval("ingest", keys, args))
+        out = await self._run(commands)
         return sum(int(a) for a, _ in out), sum(int(d) for _, d in out)
 
     # --- models and flow --------------------------------------------------------------------
 
     async def model_version(self) -> bytes | None:
-        (version,) = await self._run(lambda pipe: pipe.get(K.MODEL_VERSION))
+        (version,) = await self._run([("GET", K.MODEL_VERSION)])
         return version
 
     async def model_blob(self) -> tuple[bytes | None, bytes | None]:
-        def fill(pipe: Any) -> None:
-            pipe.get(K.MODEL_VERSION)
-            pipe.get(K.MODEL_BLOB)
-
-        version, blob = await self._run(fill, transaction=True)
+        _ok, _queued, _queued2, (version, blob) = await self._run(
+            [("MULTI",), ("GET", K.MODEL_VERSION), ("GET", K.MODEL_BLOB), ("EXEC",)]
+        )
         return version, blob
 
     async def flow_lag(self, now_ms: int) -> float:
         """Seconds since the oldest log entry the dataflow has not applied yet (0 if none)."""
-        (offsets,) = await self._run(lambda pipe: pipe.hgetall(K.FLOW_OFFSETS))
-
-        def fill(pipe: Any) -> None:
-            for shard in range(self.keys.shards):
-                last = offsets.get(str(shard).encode(), b"0-0").decode()
-                pipe.xrange(self.keys.log(shard), min=f"({last}", count=1)
-
+        (flat,) = await self._run([("HGETALL", K.FLOW_OFFSETS)])
+        offsets = _pairs(flat)
+        commands: list[Command] = []
+        for shard in range(self.keys.shards):
+            last = offsets.get(str(shard).encode(), b"0-0").decode()
+            commands.append(("XRANGE", self.keys.log(shard), f"({last}", "+", "COUNT", 1))
         lag = 0.0
-        for rows in await self._run(fill):
+        for rows in await self._run(commands):
             if rows:
                 ms = int(rows[0][0].split(b"-")[0])
                 lag = max(lag, (now_ms - ms) / 1000.0)

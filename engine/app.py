@@ -108,7 +108,7 @@ class Api:
 
     async def get_account(self, request: Request) -> Response:
         account_id = request.path_params["account_id"]
-        (row,) = await self.store.read_accounts([account_id], time.time())
+        row = await self.store.read_account_with_contacts(account_id, time.time())
         if not row.exists:
             raise NotFound(f"unknown account {account_id!r}")
         doc = orjson.loads(row.fields[b"doc"])

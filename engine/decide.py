@@ -78,7 +78,7 @@ async def decide_many(
     answers: list[dict[str, Any] | None] = [None] * len(requests)
     pending = list(range(len(requests)))
     for attempt in range(MAX_ATTEMPTS):
-        rows = await store.read_accounts([requests[i].account_id for i in pending], min(nows))
+        rows = await store.read_accounts([requests[i].account_id for i in pending])
         if attempt == 0:
             _require_accounts(requests, rows)
         reservations, owners, waits = [], [], []

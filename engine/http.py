@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -77,7 +76,7 @@ def endpoint(
                 ]
                 metrics.rejected.labels(reason).inc()
             return error_response(exc)
-        except (StoreUnavailable, RedisError, ConnectionError) as exc:
+        except StoreUnavailable as exc:
             log.warning("redis unavailable on %s: %s", request.url.path, exc)
             if events_endpoint:
                 metrics.rejected.labels("unavailable").inc()
