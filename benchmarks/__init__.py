@@ -1,0 +1,1 @@
+"""cadencia speed benchmarks: `python -m benchmarks.run`."""

@@ -1,0 +1,134 @@
+"""One repetition of the benchmark, phase by phase, on a running stack. Each measurement is
+wrapped by `Bench.noted`, which records the other load on the machine meanwhile and the CPU
+the processes under test spent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks import measure, procs, stacks, workload
+
+PROCESS = {"bare": "bare", "skeleton": "scoring", "engine": "api"}  # app -> process name in the Stack
+
+
+@dataclass
+class Plan:
+    mode: str
+    reps: int
+    rates: list[float]
+    target_rate: float = 1000.0
+    open_duration_s: float = 8.0
+    warmup_s: float = 1.0
+    sat_duration_s: float = 10.0
+    accounts: int = 10_000
+    pass_days: int = workload.PASS_DAYS
+    sat_max_rps: float = 5000.0  # decide bodies handed to wrk per run: enough not to repeat
+    flow_events_per_s: float = 5000.0
+    flow_batch: int = 100
+    flow_duration_s: float = 15.0
+    ingest_batch: int = 500
+    ingest_connections: int = 4
+    ingest_duration_s: float = 8.0
+    seed_events: int = 20_000
+    pin: str = "split"
+    pinning: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Bench:
+    plan: Plan
+    stack: procs.Stack
+    engine: stacks.Engine
+    ports: dict[str, int]  # app -> port
+    redis_port: int
+    decide: workload.DecideCursor
+    events: workload.EventCursor
+    stateless: Path  # decide bodies for the reference apps
+    log: Callable[[str], None]
+
+    @property
+    def load_cores(self) -> list[int] | None:
+        return self.plan.pinning["load"]
+
+    def noted(self, fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+        usage = procs.Usage(self.stack)
+        r = fn(*args)
+        r["usage"] = usage.stop()
+        r["cpu_s"] = r["usage"]["cpu_s"]
+        r["foreign_cores"] = r["usage"]["cores"]["other"]
+        return r
+
+    def _bodies(self, app: str, count: int) -> tuple[str, Path]:
+        if app == "engine":
+            return "/v1/decide", self.decide.take(count)
+        return "/decide", self.stateless
+
+    def redis(self) -> dict[str, Any]:
+        self.log("redis-benchmark")
+        return self.noted(measure.redis_limits, self.redis_port, "skel:" + workload.account_id(1),
+                          self.load_cores)
+
+    def open_loop(self, app: str, rate: float) -> dict[str, Any]:
+        p = self.plan
+        path, bodies = self._bodies(app, int(rate * (p.open_duration_s + p.warmup_s)) + 1)
+        r = self.noted(measure.open_loop, self.ports[app], path, bodies, rate, p.open_duration_s, p.warmup_s,
+                       self.load_cores)
+        r["cpu_ms_per_request"] = 1000 * r["cpu_s"][PROCESS[app]] / max(r["sent"], 1)
+        lat = r["latency_ms"]
+        self.log(f"{app} @ {rate:g}/s: p50 {lat['p50']:.3f} p99 {lat['p99']:.3f} ms, achieved "
+                 f"{r['achieved_rate']:.0f}/s, mix {r['mix']}, other load {r['foreign_cores']} cores")
+        return r
+
+    def saturation(self, app: str) -> dict[str, Any]:
+        p = self.plan
+        if app == "engine":
+            stacks.wait_flow_idle(self.engine)
+        path, bodies = self._bodies(app, int(p.sat_max_rps * p.sat_duration_s))
+        r = self.noted(measure.saturation, self.ports[app], path, bodies, p.sat_duration_s, self.load_cores)
+        r["cpu_ms_per_request"] = 1000 * r["cpu_s"][PROCESS[app]] / max(r["requests"], 1)
+        self.log(f"{app} saturation: {r['rps']:.0f} req/s, p50 {r['latency_ms']['p50']:.2f} p99 "
+                 f"{r['latency_ms']['p99']:.2f} ms, {r['cpu_ms_per_request']:.3f} ms CPU/request, "
+                 f"other load {r['foreign_cores']} cores")
+        return r
+
+    def flow_lag(self) -> dict[str, Any]:
+        p = self.plan
+        stacks.wait_flow_idle(self.engine)
+        r = self.noted(measure.flow_lag, self.engine, self.events, p.flow_events_per_s, p.flow_batch,
+                       p.flow_duration_s, self.load_cores)
+        r["cpu_us_per_event"] = {k: 1e6 * r["cpu_s"][k] / max(r["accepted"], 1) for k in ("api", "dataflow")}
+        self.log(f"flow lag @ {p.flow_events_per_s:g} events/s: p50 {r['lag_p50_ms']} "
+                 f"p99 {r['lag_p99_ms']} ms, observed {r['observed']:.0f}/{r['accepted']}, "
+                 f"every event applied {r['caught_up_s']} s after the load")
+        return r
+
+    def ingest(self) -> dict[str, Any]:
+        p = self.plan
+        stacks.wait_flow_idle(self.engine)
+        r = self.noted(measure.ingest, self.engine, self.events, p.ingest_batch, p.ingest_duration_s,
+                       p.warmup_s, p.ingest_connections, self.load_cores)
+        answered = r["post"]["sent"] - r["post"]["errors"]["unfinished"]  # warm-up included, as in the CPU
+        r["cpu_us_per_event"] = {"api": 1e6 * r["cpu_s"]["api"] / max(answered * p.ingest_batch, 1)}
+        self.log(f"ingest: {r['events_per_s']:.0f} events/s, "
+                 f"batch p99 {r['post']['latency_ms']['p99']:.1f} ms")
+        backlog_s = stacks.wait_flow_idle(self.engine, 300)
+        self.log(f"dataflow applied the backlog {backlog_s:.1f} s after the run")
+        return r
+
+    def repetition(self) -> dict[str, Any]:
+        """Interleaved, so drift on the machine hits every app alike."""
+        p = self.plan
+        rep: dict[str, Any] = {"redis": self.redis(), "open": {}, "saturation": {}}
+        stacks.wait_flow_idle(self.engine)
+        for rate in p.rates:
+            apps = ["bare", "skeleton", "engine"] if rate == p.target_rate else ["skeleton", "engine"]
+            for app in apps:
+                rep["open"][f"{app}@{rate:g}"] = self.open_loop(app, rate)
+        for app in ("bare", "skeleton", "engine"):
+            rep["saturation"][app] = self.saturation(app)
+        rep["flow_lag"] = self.flow_lag()
+        rep["ingest"] = self.ingest()
+        return rep

@@ -1,0 +1,283 @@
+"""The markdown of a run: one row per figure, the median over repetitions with the range
+[min–max] beside it, the reference measured in the same run, their ratio, the target."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+Rep = dict[str, Any]
+Path = tuple[str, ...]
+
+
+def values(reps: Sequence[Rep], path: Path) -> list[float]:
+    """The number at `path` in each repetition that has one."""
+    out = []
+    for rep in reps:
+        v: Any = rep
+        for key in path:
+            v = v.get(key) if isinstance(v, dict) else None
+        if isinstance(v, int | float):
+            out.append(float(v))
+    return out
+
+
+def med(reps: Sequence[Rep], *path: str) -> float | None:
+    vals = values(reps, path)
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v: float | None, digits: int = 2) -> str:
+    if v is None:
+        return "—"
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.{digits}f}"
+
+
+def cell(reps: Sequence[Rep], *path: str, digits: int = 2) -> str:
+    """Median [min–max] over the repetitions."""
+    vals = values(reps, path)
+    if not vals:
+        return "—"
+    m = fmt(statistics.median(vals), digits)
+    return m if len(vals) == 1 else f"{m} [{fmt(min(vals), digits)}–{fmt(max(vals), digits)}]"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b == 0:
+        return "—"
+    x = a / b
+    return f"{x:,.0f}×" if x >= 100 else f"{x:.2f}×"
+
+
+def verdict(ok: bool | None) -> str:
+    return "—" if ok is None else ("yes" if ok else "**no**")
+
+
+def _per_core(us_per_unit: float | None) -> float | None:
+    return None if not us_per_unit else 1e6 / us_per_unit
+
+
+def _open_row(reps: Sequence[Rep], rate: float, target_rate: float) -> list[str]:
+    e, s, b = f"engine@{rate:g}", f"skeleton@{rate:g}", f"bare@{rate:g}"
+    e50, e99 = med(reps, "open", e, "latency_ms", "p50"), med(reps, "open", e, "latency_ms", "p99")
+    s50, s99 = med(reps, "open", s, "latency_ms", "p50"), med(reps, "open", s, "latency_ms", "p99")
+    limit = (f"skeleton p50 {cell(reps, 'open', s, 'latency_ms', 'p50')} / "
+             f"p99 {cell(reps, 'open', s, 'latency_ms', 'p99')} ms")
+    ok = None
+    target = "—"
+    if rate == target_rate:
+        limit += (f"; bare p50 {cell(reps, 'open', b, 'latency_ms', 'p50')} / "
+                  f"p99 {cell(reps, 'open', b, 'latency_ms', 'p99')} ms; redis GET round trip "
+                  f"p50 {cell(reps, 'redis', 'get', 'p50_ms', digits=3)} / "
+                  f"p99 {cell(reps, 'redis', 'get', 'p99_ms', digits=3)} ms")
+        target = "p50 ≤ 1 ms, p99 ≤ 3 ms"
+        ok = None if e50 is None or e99 is None else (e50 <= 1.0 and e99 <= 3.0)
+    achieved = cell(reps, "open", e, "achieved_rate", digits=0)
+    return [f"decide latency @ {rate:g} req/s offered, open loop (ms; achieved {achieved} req/s)",
+            cell(reps, "open", e, "latency_ms", "p50"), cell(reps, "open", e, "latency_ms", "p99"), limit,
+            f"p50 {ratio(e50, s50)}, p99 {ratio(e99, s99)} of skeleton", target, verdict(ok)]
+
+
+def table(results: dict[str, Any]) -> str:
+    reps: list[Rep] = results["reps"]
+    cfg = results["config"]
+    rows = [_open_row(reps, rate, cfg["target_rate"]) for rate in cfg["rates"]]
+
+    e_sat, s_sat, b_sat = (med(reps, "saturation", app, "rps") for app in ("engine", "skeleton", "bare"))
+    e_cpu, s_cpu = (med(reps, "saturation", app, "cpu_ms_per_request") for app in ("engine", "skeleton"))
+    rows.append([
+        "decide saturation, wrk -t1 -c32 (req/s; latency p99 ms)",
+        cell(reps, "saturation", "engine", "rps", digits=0),
+        cell(reps, "saturation", "engine", "latency_ms", "p99"),
+        f"skeleton {cell(reps, 'saturation', 'skeleton', 'rps', digits=0)} req/s; "
+        f"bare {cell(reps, 'saturation', 'bare', 'rps', digits=0)} req/s; CPU per request: engine "
+        f"{cell(reps, 'saturation', 'engine', 'cpu_ms_per_request', digits=3)} ms, skeleton "
+        f"{cell(reps, 'saturation', 'skeleton', 'cpu_ms_per_request', digits=3)} ms",
+        f"{ratio(e_sat, s_sat)} of skeleton, {ratio(e_sat, b_sat)} of bare; "
+        f"CPU {ratio(e_cpu, s_cpu)} of skeleton",
+        "≥ 0.5× skeleton",
+        verdict(None if e_sat is None or s_sat is None else e_sat >= 0.5 * s_sat)])
+
+    ev, redis_w = med(reps, "ingest", "events_per_s"), med(reps, "redis", "set_pipelined16", "rps")
+    rows.append([
+        f"events ingest, NDJSON batches of {cfg['ingest_batch']}, closed loop, "
+        f"{cfg['ingest_connections']} connections (events/s; batch latency p99 ms)",
+        cell(reps, "ingest", "events_per_s", digits=0),
+        cell(reps, "ingest", "post", "latency_ms", "p99", digits=1),
+        "redis SET pipelined 16 on one connection: "
+        f"{cell(reps, 'redis', 'set_pipelined16', 'rps', digits=0)} ops/s; API CPU "
+        f"{cell(reps, 'ingest', 'cpu_us_per_event', 'api', digits=1)} µs/event, so at most "
+        f"{fmt(_per_core(med(reps, 'ingest', 'cpu_us_per_event', 'api')), 0)} events/s per core",
+        f"{ratio(ev, redis_w)} of redis writes", "≥ 20,000 events/s",
+        verdict(None if ev is None else ev >= 20_000)])
+
+    lag99 = med(reps, "flow_lag", "lag_p99_ms")
+    rows.append([
+        f"flow lag @ {cfg['flow_events_per_s']:g} events/s offered in batches of {cfg['flow_batch']} "
+        "(ms, cadencia_flow_lag_seconds)",
+        cell(reps, "flow_lag", "lag_p50_ms", digits=1), cell(reps, "flow_lag", "lag_p99_ms", digits=1),
+        f"achieved {cell(reps, 'flow_lag', 'achieved_events_per_s', digits=0)} events/s; every event "
+        f"applied {cell(reps, 'flow_lag', 'caught_up_s')} s after the load ended; dataflow CPU "
+        f"{cell(reps, 'flow_lag', 'cpu_us_per_event', 'dataflow', digits=1)} µs/event, so at most "
+        f"{fmt(_per_core(med(reps, 'flow_lag', 'cpu_us_per_event', 'dataflow')), 0)} events/s per core",
+        "—", "p99 ≤ 250 ms", verdict(None if lag99 is None else lag99 <= 250)])
+
+    head = ["figure", "median", "p99", "limit in same run", "ratio", "target", "met"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def limits_table(results: dict[str, Any]) -> str:
+    reps: list[Rep] = results["reps"]
+    lines = ["| reference | p50 ms | p99 ms | req/s | other load (cores) |", "|---|---|---|---|---|"]
+
+    def line(name: str, p50: Path, p99: Path, rate: Path, where: Path, digits: int = 2) -> None:
+        lines.append(f"| {name} | {cell(reps, *p50, digits=digits)} | {cell(reps, *p99, digits=digits)} | "
+                     f"{cell(reps, *rate, digits=1)} | {cell(reps, *where, 'foreign_cores')} |")
+
+    for name in ("get", "hgetall"):
+        r = ("redis", name)
+        line(f"redis-benchmark -c 1 {reps[0]['redis'][name]['command']}", (*r, "p50_ms"), (*r, "p99_ms"),
+             (*r, "rps"), ("redis",), digits=3)
+    for key in sorted(reps[0]["open"], key=lambda k: (k.split("@")[0], float(k.split("@")[1]))):
+        o = ("open", key)
+        line(f"{key} req/s, open loop", (*o, "latency_ms", "p50"), (*o, "latency_ms", "p99"),
+             (*o, "achieved_rate"), o)
+    for app in ("bare", "skeleton", "engine"):
+        s = ("saturation", app)
+        line(f"{app} saturation (wrk -c32)", (*s, "latency_ms", "p50"), (*s, "latency_ms", "p99"),
+             (*s, "rps"), s)
+    for name, key in (("events ingest, per batch", "ingest"), ("flow-lag run, per batch", "flow_lag")):
+        line(name, (key, "post", "latency_ms", "p50"), (key, "post", "latency_ms", "p99"),
+             (key, "post", "achieved_rate"), (key,), digits=1)
+    return "\n".join(lines)
+
+
+def cpu_table(results: dict[str, Any]) -> str:
+    reps: list[Rep] = results["reps"]
+    lines = ["| process, work | CPU | ratio to skeleton |", "|---|---|---|"]
+    skel = med(reps, "saturation", "skeleton", "cpu_ms_per_request")
+    for app in ("bare", "skeleton", "engine"):
+        path = ("saturation", app, "cpu_ms_per_request")
+        lines.append(f"| {app}, ms per decide request at saturation | {cell(reps, *path, digits=3)} | "
+                     f"{ratio(med(reps, *path), skel)} |")
+    for rate in results["config"]["rates"][:1]:
+        path = ("open", f"engine@{rate:g}", "cpu_ms_per_request")
+        lines.append(f"| engine, ms per decide request @ {rate:g} req/s | {cell(reps, *path, digits=3)} | "
+                     f"{ratio(med(reps, *path), skel)} |")
+    cfg = results["config"]
+    lines.append(f"| API, µs per event ingested in batches of {cfg['ingest_batch']} | "
+                 f"{cell(reps, 'ingest', 'cpu_us_per_event', 'api', digits=1)} | — |")
+    for name in ("api", "dataflow"):
+        lines.append(f"| {'API' if name == 'api' else 'dataflow'}, µs per event in the flow-lag run "
+                     f"(batches of {cfg['flow_batch']}) | "
+                     f"{cell(reps, 'flow_lag', 'cpu_us_per_event', name, digits=1)} | — |")
+    return "\n".join(lines)
+
+
+def usage_table(results: dict[str, Any]) -> str:
+    reps: list[Rep] = results["reps"]
+    cols = ["api", "dataflow", "redis", "scoring", "bare", "load", "other"]
+    lines = ["| measurement | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    target = f"{results['config']['target_rate']:g}"
+    runs = [("decide @ " + target + " req/s", ("open", f"engine@{target}")),
+            ("skeleton @ " + target + " req/s", ("open", f"skeleton@{target}")),
+            ("decide saturation", ("saturation", "engine")),
+            ("skeleton saturation", ("saturation", "skeleton")),
+            ("bare saturation", ("saturation", "bare")), ("events ingest", ("ingest",)),
+            ("flow lag run", ("flow_lag",))]
+    for name, path in runs:
+        lines.append(f"| {name} | " + " | ".join(cell(reps, *path, "usage", "cores", c) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def mix_table(results: dict[str, Any]) -> str:
+    reps: list[Rep] = results["reps"]
+    lines = ["| decide run (sums over repetitions) | contact | wait | of which contact_locked | contention "
+             "| errors or unfinished |", "|---|---|---|---|---|---|"]
+    keys = sorted((k for k in reps[0]["open"] if k.startswith("engine@")),
+                  key=lambda k: float(k.split("@")[1]))
+    for key in keys:
+        runs = [r["open"][key] for r in reps]
+        tot = {n: sum(run["mix"].get(n, 0) for run in runs) for n in ("contact", "wait", "contact_locked",
+                                                                         "contention")}
+        bad = sum(run["completed"] - run["ok"] + run["errors"]["socket"] + run["errors"]["parse"]
+                  + run["errors"]["unfinished"] for run in runs)
+        lines.append(f"| {key} | {tot['contact']} | {tot['wait']} | {tot['contact_locked']} | "
+                     f"{tot['contention']} | {bad} |")
+    sat = [r["saturation"]["engine"] for r in reps]
+    lines.append(f"| engine saturation (wrk) | {sum(s['matches']['contact'] for s in sat)} | "
+                 f"{sum(s['matches']['wait'] for s in sat)} | — | — | {sum(s['non2xx'] for s in sat)} |")
+    return "\n".join(lines)
+
+
+def _foreign(results: dict[str, Any]) -> str:
+    vals = []
+    for rep in results["reps"]:
+        runs = [*rep["open"].values(), *rep["saturation"].values(),
+                rep["flow_lag"], rep["ingest"], rep["redis"]]
+        vals += [r["foreign_cores"] for r in runs if "foreign_cores" in r]
+    return f"{statistics.median(vals):.2f} [{max(vals):.2f}]" if vals else "—"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    cfg = results["config"]
+    parts = [
+        "# cadencia speed benchmark",
+        "",
+        f"Run {results['started']} on {results['machine']}; mode `{cfg['mode']}`, {cfg['reps']} "
+        "repetition(s). Each figure is the median over repetitions with [min–max]; the p99 column "
+        "is the median of the repetitions' p99. Open-loop latencies run from the intended send "
+        "time (coordinated omission corrected); wrk's are closed loop.",
+        "",
+        table(results),
+        "",
+        "## References measured in the same run",
+        "",
+        limits_table(results),
+        "",
+        "## CPU per unit of work",
+        "",
+        "CPU seconds the process under test spent during the measurement (from /proc), divided by "
+        "the requests or events it handled. Other load on the machine barely moves this figure, so "
+        "it is the steadiest comparison on a shared machine.",
+        "",
+        cpu_table(results),
+        "",
+        "## Where the CPU went (cores busy, median over repetitions)",
+        "",
+        "`load` is the runner with the load generator it ran; `other` is everything else on the "
+        "machine (2 cores in all).",
+        "",
+        usage_table(results),
+        "",
+        "## Decide answers",
+        "",
+        mix_table(results),
+        "",
+        "## Set-up",
+        "",
+        f"- engine: {results.get('engine_source')}",
+        f"- pinning (`--pin {cfg['pin']}`): {cfg['pinning']}",
+        f"- {cfg['accounts']:,} accounts (MX, America/Mexico_City, 2–3 contact points); decide bodies "
+        f"walk the accounts in passes, `now` moving {cfg['pass_days']} days per pass "
+        f"({results.get('decide_passes', 0):.1f} passes used)",
+        f"- open loop: {cfg['open_duration_s']:g} s after {cfg['warmup_s']:g} s warm-up, 64 connections; "
+        f"saturation: wrk -t1 -c32 -d{cfg['sat_duration_s']:g}s",
+        f"- gc.freeze() after start-up: reference apps yes; engine {results.get('engine_gc_freeze')}",
+        "- the dataflow runs during every engine measurement (as `cadencia run` does)",
+        f"- other load: processes outside the benchmark used {_foreign(results)} cores per measurement "
+        "(median [max]); the machine is shared, so figures taken under other load are noisy",
+        f"- load average before the run {results.get('loadavg_before')}, "
+        f"after {results.get('loadavg_after')}",
+    ]
+    check = results.get("loadgen_check")
+    if check:
+        o, w = check["openloop_closed"], check["wrk"]
+        ol, wl = o["latency_ms"], w["latency_ms"]
+        parts.append(
+            f"- load generator check, bare app, closed loop, 32 connections: openloop "
+            f"{o['achieved_rate']:,.0f} req/s, p50 {ol['p50']:.3f} / p99 {ol['p99']:.3f} ms; "
+            f"wrk {w['rps']:,.0f} req/s, p50 {wl['p50']:.3f} / p99 {wl['p99']:.3f} ms")
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,146 @@
+"""`python -m benchmarks.run [--quick]`: the speed benchmark of the issue.
+
+Starts a private redis-server, the two reference apps of benchmarks/skeleton.py and the
+engine (API + dataflow), then per repetition, interleaved so drift hits every app alike:
+the Redis round trip; decide at constant offered rates (open loop) beside the skeleton (and
+the bare app at the target rate); saturation with wrk for bare, skeleton and engine; the
+dataflow's lag at a constant event rate; events ingest at saturation. Writes
+benchmarks/results/speed.md and speed.json (speed-quick.* with --quick). Every process is
+stopped on the way out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import procs, report, stacks, tools, workload
+from benchmarks.phases import Bench, Plan
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# Where each process runs on the two cores. "split" keeps the API (or the reference app
+# under test) alone on core 1 and everything else on core 0.
+LAYOUTS: dict[str, dict[str, list[int] | None]] = {
+    "split": {"app": [1], "redis": [0], "load": [0], "flow": [0], "runner": [0]},
+    "app+redis": {"app": [1], "redis": [1], "load": [0], "flow": [0], "runner": [0]},
+    "none": {"app": None, "redis": None, "load": None, "flow": None, "runner": None},
+}
+
+
+def plan_for(args: argparse.Namespace) -> Plan:
+    if args.quick:
+        p = Plan(mode="quick", reps=1, rates=[1000.0], open_duration_s=3.0, warmup_s=0.5, sat_duration_s=3.0,
+                 flow_duration_s=5.0, ingest_duration_s=3.0, seed_events=5_000)
+    else:
+        p = Plan(mode="full", reps=args.reps, rates=[200.0, 500.0, 1000.0, 2000.0])
+    p.pin = args.pin
+    p.pinning = LAYOUTS[args.pin]
+    return p
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def engine_freezes_gc(src: Path) -> str:
+    root = src / "engine"
+    hits = [f.name for f in sorted(root.glob("*.py")) if "gc.freeze()" in f.read_text()]
+    return f"yes ({', '.join(hits)})" if hits else "no"
+
+
+def loadgen_check(port: int, bodies: Path, duration_s: float, cores: list[int] | None) -> dict[str, Any]:
+    """The open-loop generator in closed loop against wrk, same app, same connections."""
+    return {"openloop_closed": tools.openloop(port, "/decide", bodies, 0, duration_s, warmup_s=0.5,
+                                              connections=32, cores=cores),
+            "wrk": tools.wrk(port, "/decide", bodies, connections=32, duration_s=duration_s, cores=cores)}
+
+
+def run(p: Plan, engine_ref: str | None = None) -> dict[str, Any]:
+    started = time.monotonic()
+
+    def log(msg: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {msg}", flush=True)
+
+    if p.pinning["runner"]:
+        os.sched_setaffinity(0, set(p.pinning["runner"]))
+    tools.build_openloop()
+    results: dict[str, Any] = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}",
+        "config": asdict(p) | {"pinning": ", ".join(f"{k} → {v or 'any'}" for k, v in p.pinning.items())},
+        "loadavg_before": loadavg(),
+        "reps": [],
+    }
+    with procs.stack() as st:
+        try:
+            pin = p.pinning
+            src, results["engine_source"] = procs.engine_source(engine_ref, st.tmp / "engine-src")
+            results["engine_gc_freeze"] = engine_freezes_gc(src)
+            log(f"engine: {results['engine_source']}")
+            srv = st.start_redis(pin["redis"])
+            log(f"redis-server on port {srv.port}")
+            bare, scoring = stacks.start_reference_apps(st, srv.url, pin["app"])
+            engine = stacks.start_engine(st, srv.url, pin["app"], pin["flow"], src)
+            log(f"bare app :{bare}, scoring skeleton :{scoring}, engine API :{engine.port}")
+            stacks.seed_features(srv.url, p.accounts)
+            rate = stacks.load_accounts(engine.port, p.accounts)
+            log(f"loaded {p.accounts} accounts ({rate:.0f}/s)")
+            events = workload.EventCursor(p.accounts, st.tmp)
+            stacks.post_events(engine.port, events, p.seed_events)
+            log(f"seeded {p.seed_events} events; dataflow idle after {stacks.wait_flow_idle(engine):.1f} s")
+            decide = workload.DecideCursor(p.accounts, st.tmp)
+            stateless = workload.stateless_decide_bodies(p.accounts, st.tmp / "stateless.txt")
+            results["loadgen_check"] = loadgen_check(bare, stateless, 3.0 if p.mode == "quick" else 5.0,
+                                                     pin["load"])
+            c = results["loadgen_check"]
+            log(f"loadgen check on bare: openloop {c['openloop_closed']['achieved_rate']:.0f}/s, "
+                f"wrk {c['wrk']['rps']:.0f}/s")
+            bench = Bench(p, st, engine, {"bare": bare, "skeleton": scoring, "engine": engine.port},
+                          srv.port, decide, events, stateless, log)
+            for i in range(p.reps):
+                log(f"--- repetition {i + 1}/{p.reps}")
+                results["reps"].append(bench.repetition())
+            results["decide_passes"] = decide.passes
+        except Exception:
+            st.keep_logs(RESULTS / "logs")
+            print(f"failed; process logs kept in {RESULTS / 'logs'}", file=sys.stderr)
+            raise
+    results["loadavg_after"] = loadavg()
+    results["elapsed_s"] = round(time.monotonic() - started, 1)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="short runs, one repetition (a smoke check)")
+    ap.add_argument("--reps", type=int, default=3, help="repetitions in the full run (default 3)")
+    ap.add_argument("--pin", choices=sorted(LAYOUTS), default="split", help="process placement on the cores")
+    ap.add_argument("--engine-ref", metavar="REF",
+                    help="benchmark the engine at this commit (git archive into a temp dir) instead of "
+                         "the work tree, e.g. HEAD while the work tree is being edited")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="where speed.md and speed.json go")
+    args = ap.parse_args(argv)
+    if (os.cpu_count() or 0) < 2 and args.pin != "none":
+        args.pin = "none"
+    results = run(plan_for(args), args.engine_ref)
+    md = report.markdown(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = "speed-quick" if args.quick else "speed"
+    (args.out / f"{name}.md").write_text(md)
+    (args.out / f"{name}.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    print()
+    print(md)
+    print(f"written to {args.out / (name + '.md')} and {name}.json ({results['elapsed_s']} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Start the apps under test on a `procs.Stack` and load their data: the engine (API and
+dataflow sharing one PROMETHEUS_MULTIPROC_DIR, as `cadencia run` does) and the two
+reference apps of benchmarks/skeleton.py."""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import redis
+
+from benchmarks import workload
+from benchmarks.procs import ROOT, Child, Stack, base_env, http_get, http_send
+from benchmarks.skeleton import KEY_PREFIX, feature_hash
+
+
+@dataclass
+class Engine:
+    port: int
+    flow: Child
+    redis_url: str
+
+
+def start_engine(st: Stack, redis_url: str, api_cores: Sequence[int] | None,
+                 flow_cores: Sequence[int] | None, src: Path = ROOT) -> Engine:
+    env = base_env(src)
+    env.pop("CADENCIA_CONFIG", None)  # the embedded demo.toml
+    env.pop("CADENCIA_FLOW_STATE_DIR", None)
+    env["CADENCIA_REDIS_URL"] = redis_url
+    prom = st.tmp / "prometheus"
+    prom.mkdir()
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(prom)
+    port = st.start_uvicorn("api", "engine.asgi:create_app", env, api_cores, factory=True, cwd=src)
+    # no recovery store: the default of `cadencia run`
+    flow = st.start("dataflow", [sys.executable, "-m", "engine.flowmain"], env, flow_cores, cwd=src)
+    return Engine(port, flow, redis_url)
+
+
+def start_reference_apps(st: Stack, redis_url: str, cores: Sequence[int] | None) -> tuple[int, int]:
+    env = {**base_env(), "SKELETON_REDIS_URL": redis_url}
+    bare = st.start_uvicorn("bare", "benchmarks.skeleton:bare", env, cores)
+    scoring = st.start_uvicorn("scoring", "benchmarks.skeleton:scoring", env, cores)
+    return bare, scoring
+
+
+def load_accounts(port: int, n: int, batch: int = 1000) -> float:
+    """PUT /v1/accounts in batches; returns accounts per second."""
+    docs = workload.accounts(n)
+    started = time.perf_counter()
+    for i in range(0, n, batch):
+        status, body = http_send(port, "PUT", "/v1/accounts", orjson.dumps(docs[i:i + batch]))
+        if status != 200:
+            raise RuntimeError(f"PUT /v1/accounts answered {status}: {body[:300]!r}")
+    return n / (time.perf_counter() - started)
+
+
+def post_events(port: int, events: workload.EventCursor, count: int, batch: int = 1000) -> int:
+    accepted = 0
+    for _ in range(0, count, batch):
+        status, body = http_send(port, "POST", "/v1/events", events.batch(batch), "application/x-ndjson")
+        if status != 202:
+            raise RuntimeError(f"POST /v1/events answered {status}: {body[:300]!r}")
+        accepted += orjson.loads(body)["accepted"]
+    return accepted
+
+
+def wait_flow_idle(engine: Engine, timeout_s: float = 120.0) -> float:
+    """Wait until the dataflow has applied every logged record (readyz's flow_lag_s is 0).
+    Returns the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if not engine.flow.alive():
+            raise RuntimeError(f"the dataflow exited:\n{engine.flow.tail()}")
+        _status, body = http_get(engine.port, "/readyz")
+        doc = orjson.loads(body)
+        if doc.get("flow_lag_s", 1.0) == 0.0:
+            return time.monotonic() - started
+        time.sleep(0.25)
+    raise RuntimeError(f"the dataflow did not catch up in {timeout_s}s")
+
+
+def seed_features(redis_url: str, n: int, seed: int = 3) -> None:
+    """The reference scoring app's ~30 features per account, one hash each."""
+    rng = random.Random(seed)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        pipe = client.pipeline(transaction=False)
+        for i in range(n):
+            pipe.hset(KEY_PREFIX + workload.account_id(i), mapping=feature_hash(rng))
+            if i % 1000 == 999:
+                pipe.execute()
+        pipe.execute()
+    finally:
+        client.close()

@@ -1,0 +1,136 @@
+"""Synthetic data, deterministic from a seed: accounts, decide bodies, NDJSON event batches.
+
+A decision reserves its account until `expires_at`, so the same request twice answers
+"wait" (contact_locked). To measure the contact path, the decide bodies walk the accounts in
+passes: every body in a pass names a different account, and each pass moves `now` on by
+PASS_DAYS, past every lock the previous pass can hold (send_at within 24 h, +2 h reservation).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+MX = timezone(timedelta(hours=-6))
+BASE_NOW = datetime(2026, 3, 2, 10, 0, tzinfo=MX)  # a Monday, 10:00 in Mexico City
+PASS_DAYS = 3
+RS = b"\x1e"  # separates NDJSON batches in a bodies file (see tools.RS)
+
+NETWORKS = ("telcel", "movistar", "att")
+PORTFOLIOS = ("cards", "loans", "bnpl")
+
+
+def account_id(i: int) -> str:
+    return f"B-{i:06d}"
+
+
+def accounts(n: int, seed: int = 1) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        mobile = f"+52155{i:08d}"
+        points: list[dict[str, Any]] = [
+            {"id": "m1", "type": "mobile", "address": mobile, "network": rng.choice(NETWORKS),
+             "channels": ["voice", "ivr", "sms", "whatsapp"]},
+            {"id": "e1", "type": "email", "address": f"debtor{i}@example.com", "channels": ["email"]},
+        ]
+        if rng.random() < 0.5:
+            points.append({"id": "h1", "type": "landline", "address": f"+52333{i:07d}",
+                           "network": "telmex", "channels": ["voice"]})
+        out.append({
+            "account_id": account_id(i), "portfolio": rng.choice(PORTFOLIOS), "product": "credit_card",
+            "balance": round(rng.uniform(300, 60_000), 2), "currency": "MXN",
+            "days_past_due": rng.randint(1, 120), "country": "MX", "region": "MX-JAL",
+            "timezone": "America/Mexico_City",
+            "attributes": {"risk_score": rng.randint(450, 800), "segment": rng.choice("ABC")},
+            "contact_points": points,
+        })
+    return out
+
+
+def _stride(n: int) -> int:
+    """A step coprime with n: walking i*stride mod n visits every account once per pass."""
+    stride = 7919
+    while math.gcd(stride, n) != 1:
+        stride += 2
+    return stride
+
+
+class DecideCursor:
+    """Hands out decide bodies that never repeat an (account, now) pair within a run."""
+
+    def __init__(self, n_accounts: int, work_dir: Path) -> None:
+        self.n = n_accounts
+        self.stride = _stride(n_accounts)
+        self.k = 0
+        self.dir = work_dir
+        self.files = 0
+
+    def body(self, k: int) -> bytes:
+        pass_no, j = divmod(k, self.n)
+        now = BASE_NOW + timedelta(days=PASS_DAYS * pass_no)
+        return orjson.dumps({"account_id": account_id((j * self.stride) % self.n),
+                             "now": now.isoformat()})
+
+    def take(self, count: int) -> Path:
+        path = self.dir / f"decide-{self.files}.txt"
+        self.files += 1
+        path.write_bytes(b"\n".join(self.body(k) for k in range(self.k, self.k + count)) + b"\n")
+        self.k += count
+        return path
+
+    @property
+    def passes(self) -> float:
+        return self.k / self.n
+
+
+def stateless_decide_bodies(n_accounts: int, path: Path) -> Path:
+    """Bodies for the reference apps, which keep no state: one per account."""
+    stride = _stride(n_accounts)
+    now = BASE_NOW.isoformat()
+    path.write_bytes(b"\n".join(
+        orjson.dumps({"account_id": account_id((j * stride) % n_accounts), "now": now})
+        for j in range(n_accounts)) + b"\n")
+    return path
+
+
+class EventCursor:
+    """Unique events (the event_id is the idempotency key) over random existing accounts:
+    message deliveries on SMS and unanswered calls. Event times sit a day before the
+    first decision and move on by a millisecond per event."""
+
+    def __init__(self, n_accounts: int, work_dir: Path, seed: int = 2) -> None:
+        self.n = n_accounts
+        self.rng = random.Random(seed)
+        self.k = 0
+        self.dir = work_dir
+        self.files = 0
+        self.t0 = (BASE_NOW - timedelta(days=1)).timestamp()
+
+    def event(self) -> bytes:
+        k = self.k
+        self.k += 1
+        ts = datetime.fromtimestamp(self.t0 + k / 1000.0, UTC).isoformat(timespec="milliseconds")
+        acct = account_id(self.rng.randrange(self.n))
+        if self.rng.random() < 0.75:
+            doc = {"event_id": f"ev-{k}", "ts": ts, "type": "message", "status": "delivered",
+                   "account_id": acct, "channel": "sms"}
+        else:
+            doc = {"event_id": f"ev-{k}", "ts": ts, "type": "call", "status": "no_answer",
+                   "account_id": acct, "channel": "voice", "contact_point_id": "m1"}
+        return orjson.dumps(doc)
+
+    def batch(self, size: int) -> bytes:
+        return b"\n".join(self.event() for _ in range(size)) + b"\n"
+
+    def take(self, batches: int, size: int) -> Path:
+        """A bodies file of `batches` NDJSON batches, separated by RS."""
+        path = self.dir / f"events-{self.files}.bin"
+        self.files += 1
+        path.write_bytes(RS.join(self.batch(size) for _ in range(batches)))
+        return path
