@@ -102,6 +102,9 @@ class AccountState:
     features: features.AccountFeatures
     attribution: attribution.Attribution
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> AccountState:
+        return self  # immutable all the way down: Bytewax's snapshot copy is not needed
+
 
 def account_step(half_life_s: float):
     def step(state: AccountState | None, item: LogItem):

@@ -1,14 +1,19 @@
 """One account's online features, updated by every record of the log.
 
 `update(state, record) -> state` is pure and never mutates `state`. Counts decay
-exponentially in event time with a half-life: every count is kept as of `state.as_of`
-(the newest timestamp applied), so a late record adds a smaller weight instead of being
-dropped, and the result does not depend on the order records arrive in.
+exponentially in event time with a half-life, and a late record adds a smaller weight
+instead of being dropped, so the result does not depend on the order records arrive in.
+
+Representation: every count is kept scaled to a reference time `ref` of the account's own
+(an event at `ts` adds 2^((ts - ref) / half-life) to one counter), so applying an event
+touches one counter instead of rescaling them all. `channels`, `points` and `hours` give
+the counts as of `as_of`, the newest timestamp applied. When event time runs far past `ref`
+the counters are rebased, so the weights stay in floating-point range.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -18,10 +23,14 @@ from features.outcomes import classify
 from features.records import AccountRecord, CancelRecord, DecisionRecord, Event, Record
 
 DEFAULT_HALF_LIFE_S = 14 * 86400.0
+REBASE_AFTER = 256.0  # half-lives between `ref` and an event before the counters are rebased
 
 # Indexes into a channel's decayed counts and a contact point's.
 ATTEMPTS, RESPONSES, PAYS = 0, 1, 2
 CP_ATTEMPTS, CP_RIGHT_PARTY, CP_FAILS = 0, 1, 2
+
+Counts = tuple[float, float, float]
+ZERO: Counts = (0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,12 +40,35 @@ class AccountFeatures:
     timezone: str = "UTC"
     days_past_due: int = 0
     balance: float = 0.0
-    channels: dict[str, tuple[float, float, float]] = field(default_factory=dict)
-    hours: tuple[float, ...] = (0.0,) * 24  # decayed responses by the debtor's local hour
-    points: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    half_life: float = DEFAULT_HALF_LIFE_S
+    ref: float = 0.0  # the scaled counters below are relative to this time
+    scaled_channels: dict[str, Counts] = field(default_factory=dict)
+    scaled_hours: tuple[float, ...] = (0.0,) * 24  # responses by the debtor's local hour
+    scaled_points: dict[str, Counts] = field(default_factory=dict)
     last_contact_at: float | None = None
     last_response_at: float | None = None
     paid_total: float = 0.0
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> AccountFeatures:
+        return self  # immutable: the stream processor's snapshots need no copy
+
+    def _k(self) -> float:
+        return 1.0 if self.as_of is None else 2.0 ** ((self.ref - self.as_of) / self.half_life)
+
+    @property
+    def channels(self) -> dict[str, Counts]:
+        k = self._k()
+        return {c: (v[0] * k, v[1] * k, v[2] * k) for c, v in self.scaled_channels.items()}
+
+    @property
+    def points(self) -> dict[str, Counts]:
+        k = self._k()
+        return {p: (v[0] * k, v[1] * k, v[2] * k) for p, v in self.scaled_points.items()}
+
+    @property
+    def hours(self) -> tuple[float, ...]:
+        k = self._k()
+        return tuple(h * k for h in self.scaled_hours)
 
 
 @lru_cache(maxsize=512)
@@ -48,109 +80,147 @@ def local_hour(ts: float, timezone: str) -> int:
     return datetime.fromtimestamp(ts, zone(timezone)).hour
 
 
-def _scale3(t: tuple[float, float, float], k: float) -> tuple[float, float, float]:
-    return (t[0] * k, t[1] * k, t[2] * k)
-
-
-def _add(t: tuple[float, float, float], i: int, w: float) -> tuple[float, float, float]:
-    out = list(t)
-    out[i] = max(0.0, out[i] + w)  # max: undoing a weight must never go below zero
-    return (out[0], out[1], out[2])
-
-
-def _advance(state: AccountFeatures, ts: float, half_life: float) -> tuple[AccountFeatures, float]:
-    """Move the state's clock to `ts` if newer; return the weight of an event at `ts`."""
-    if state.as_of is None:
-        return replace(state, as_of=ts), 1.0
-    if ts <= state.as_of:
-        return state, 2.0 ** ((ts - state.as_of) / half_life)
-    k = 2.0 ** ((state.as_of - ts) / half_life)
-    return (
-        replace(
-            state,
-            as_of=ts,
-            channels={c: _scale3(v, k) for c, v in state.channels.items()},
-            points={p: _scale3(v, k) for p, v in state.points.items()},
-            hours=tuple(h * k for h in state.hours),
-        ),
-        1.0,
-    )
+def _add(t: Counts, i: int, w: float) -> Counts:
+    """`t` with `w` added at `i`, never below zero (undoing a weight must not go negative)."""
+    if i == 0:
+        return (max(0.0, t[0] + w), t[1], t[2])
+    if i == 1:
+        return (t[0], max(0.0, t[1] + w), t[2])
+    return (t[0], t[1], max(0.0, t[2] + w))
 
 
 def _latest(a: float | None, b: float) -> float:
     return b if a is None or b > a else a
 
 
+@dataclass(slots=True)
+class _Draft:
+    """The mutable working copy of one update; `done()` freezes it into a new state."""
+
+    base: AccountFeatures
+    as_of: float | None
+    ref: float
+    channels: dict[str, Counts]
+    points: dict[str, Counts]
+    hours: tuple[float, ...]
+    events_applied: int
+    last_contact_at: float | None
+    last_response_at: float | None
+    paid_total: float
+
+    @classmethod
+    def of(cls, s: AccountFeatures, ts: float, half_life: float) -> tuple[_Draft, float]:
+        """A draft whose clock includes `ts`, and the weight of an event at `ts`."""
+        ref, channels, points, hours = s.ref, s.scaled_channels, s.scaled_points, s.scaled_hours
+        if s.as_of is None:
+            ref = ts
+        elif (ts - ref) / half_life > REBASE_AFTER:
+            k = 2.0 ** ((ref - ts) / half_life)
+            channels = {c: (v[0] * k, v[1] * k, v[2] * k) for c, v in channels.items()}
+            points = {p: (v[0] * k, v[1] * k, v[2] * k) for p, v in points.items()}
+            hours = tuple(h * k for h in hours)
+            ref = ts
+        as_of = ts if s.as_of is None or ts > s.as_of else s.as_of
+        draft = cls(
+            s,
+            as_of,
+            ref,
+            channels,
+            points,
+            hours,
+            s.events_applied,
+            s.last_contact_at,
+            s.last_response_at,
+            s.paid_total,
+        )
+        return draft, 2.0 ** ((ts - ref) / half_life)
+
+    def add_channel(self, channel: str, i: int, w: float) -> None:
+        if self.channels is self.base.scaled_channels:
+            self.channels = dict(self.channels)
+        self.channels[channel] = _add(self.channels.get(channel, ZERO), i, w)
+
+    def add_point(self, point: str, i: int, w: float) -> None:
+        if self.points is self.base.scaled_points:
+            self.points = dict(self.points)
+        self.points[point] = _add(self.points.get(point, ZERO), i, w)
+
+    def done(self, half_life: float) -> AccountFeatures:
+        b = self.base
+        return AccountFeatures(
+            self.as_of,
+            self.events_applied,
+            b.timezone,
+            b.days_past_due,
+            b.balance,
+            half_life,
+            self.ref,
+            self.channels,
+            self.hours,
+            self.points,
+            self.last_contact_at,
+            self.last_response_at,
+            self.paid_total,
+        )
+
+
 def update(state: AccountFeatures, record: Record, half_life: float = DEFAULT_HALF_LIFE_S) -> AccountFeatures:
     if isinstance(record, AccountRecord):
-        return replace(
-            state,
-            timezone=record.timezone,
-            days_past_due=record.days_past_due,
-            balance=record.balance,
+        s = state
+        return AccountFeatures(
+            s.as_of,
+            s.events_applied,
+            record.timezone,
+            record.days_past_due,
+            record.balance,
+            s.half_life,
+            s.ref,
+            s.scaled_channels,
+            s.scaled_hours,
+            s.scaled_points,
+            s.last_contact_at,
+            s.last_response_at,
+            s.paid_total,
         )
-    if isinstance(record, DecisionRecord):
-        state, w = _advance(state, record.ts, half_life)
-        return _attempt(state, record.channel, record.contact_point_id, w, record.ts)
-    if isinstance(record, CancelRecord):
-        state, w = _advance(state, record.ts, half_life)
-        return _attempt(state, record.channel, record.contact_point_id, -w, None)
+    if isinstance(record, DecisionRecord | CancelRecord):
+        d, w = _Draft.of(state, record.ts, half_life)
+        undo = isinstance(record, CancelRecord)
+        d.add_channel(record.channel, ATTEMPTS, -w if undo else w)
+        if record.contact_point_id:
+            d.add_point(record.contact_point_id, CP_ATTEMPTS, -w if undo else w)
+        if not undo:
+            d.last_contact_at = _latest(d.last_contact_at, record.ts)
+        return d.done(half_life)
     if isinstance(record, Event):
         return _apply_event(state, record, half_life)
     return state  # ExpireRecord: attribution only
 
 
-def _attempt(
-    state: AccountFeatures, channel: str, point: str | None, w: float, at: float | None
-) -> AccountFeatures:
-    channels = dict(state.channels)
-    channels[channel] = _add(channels.get(channel, (0.0, 0.0, 0.0)), ATTEMPTS, w)
-    points = state.points
-    if point:
-        points = dict(points)
-        points[point] = _add(points.get(point, (0.0, 0.0, 0.0)), CP_ATTEMPTS, w)
-    last = state.last_contact_at if at is None else _latest(state.last_contact_at, at)
-    return replace(state, channels=channels, points=points, last_contact_at=last)
-
-
 def _apply_event(state: AccountFeatures, event: Event, half_life: float) -> AccountFeatures:
-    state, w = _advance(state, event.ts, half_life)
-    state = replace(state, events_applied=state.events_applied + 1)
+    d, w = _Draft.of(state, event.ts, half_life)
+    d.events_applied += 1
     outcome = classify(event)
-    channel = event.channel
+    channel, point = event.channel, event.contact_point_id
     if outcome.attempt and channel:
-        state = _attempt(state, channel, event.contact_point_id, w, event.ts)
-    channels, points, hours = state.channels, state.points, state.hours
-    if channel and (outcome.response or outcome.pay):
-        channels = dict(channels)
-        counts = channels.get(channel, (0.0, 0.0, 0.0))
-        if outcome.response:
-            counts = _add(counts, RESPONSES, w)
-        if outcome.pay:
-            counts = _add(counts, PAYS, w)
-        channels[channel] = counts
-    if event.contact_point_id and (outcome.right_party or outcome.delivery_failed):
-        points = dict(points)
-        counts = points.get(event.contact_point_id, (0.0, 0.0, 0.0))
-        if outcome.right_party:
-            counts = _add(counts, CP_RIGHT_PARTY, w)
-        if outcome.delivery_failed:
-            counts = _add(counts, CP_FAILS, w)
-        points[event.contact_point_id] = counts
-    last_response = state.last_response_at
+        d.add_channel(channel, ATTEMPTS, w)
+        if point:
+            d.add_point(point, CP_ATTEMPTS, w)
+        d.last_contact_at = _latest(d.last_contact_at, event.ts)
+    if channel and outcome.response:
+        d.add_channel(channel, RESPONSES, w)
+    if channel and outcome.pay:
+        d.add_channel(channel, PAYS, w)
+    if point and outcome.right_party:
+        d.add_point(point, CP_RIGHT_PARTY, w)
+    if point and outcome.delivery_failed:
+        d.add_point(point, CP_FAILS, w)
     if outcome.response:
         h = local_hour(event.ts, state.timezone)
-        hours = (*hours[:h], hours[h] + w, *hours[h + 1 :])
-        last_response = _latest(last_response, event.ts)
-    paid = state.paid_total + (event.amount or 0.0) if event.type == "payment" else state.paid_total
-    return replace(
-        state,
-        channels=channels,
-        points=points,
-        hours=hours,
-        last_response_at=last_response,
-        paid_total=paid,
-    )
+        d.hours = (*d.hours[:h], d.hours[h] + w, *d.hours[h + 1 :])
+        d.last_response_at = _latest(d.last_response_at, event.ts)
+    if event.type == "payment":
+        d.paid_total += event.amount or 0.0
+    return d.done(half_life)
 
 
 # --- serving: what the dataflow writes to Redis and the API reads back -------------------
@@ -161,9 +231,9 @@ def serving(state: AccountFeatures) -> dict[str, Any]:
     return {
         "as_of": state.as_of,
         "n": state.events_applied,
-        "ch": {c: [round(v, 6) for v in counts] for c, counts in state.channels.items()},
-        "hr": [round(h, 6) for h in state.hours],
-        "cp": {p: [round(v, 6) for v in counts] for p, counts in state.points.items()},
+        "ch": state.channels,
+        "hr": state.hours,
+        "cp": state.points,
         "last_contact_at": state.last_contact_at,
         "last_response_at": state.last_response_at,
         "paid_total": state.paid_total,

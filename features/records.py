@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import msgspec
+
 EVENT_TYPES = ("message", "call", "reply", "promise", "payment", "optout", "dispute")
 MESSAGE_STATUSES = ("queued", "sent", "delivered", "read", "failed", "undelivered")
 CALL_STATUSES = ("answered", "no_answer", "busy", "failed", "voicemail", "canceled")
@@ -104,6 +106,21 @@ def to_log(record: Record) -> dict[str, Any]:
     out: dict[str, Any] = {f.name: getattr(record, f.name) for f in fields(record)}
     out["k"] = KIND_OF[type(record)]
     return out
+
+
+class _Envelope(msgspec.Struct):
+    k: str
+    acc: float | None = None
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+_DECODERS = {kind: msgspec.json.Decoder(cls) for kind, cls in KINDS.items()}
+
+
+def decode_log(blob: bytes) -> tuple[Record, float | None]:
+    """A log entry's record and its acceptance time, decoded straight from the JSON bytes."""
+    envelope = _ENVELOPE.decode(blob)
+    return _DECODERS[envelope.k].decode(blob), envelope.acc
 
 
 def from_log(raw: dict[str, Any]) -> Record:
