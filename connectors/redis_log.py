@@ -65,7 +65,8 @@ class LogReader:
         out: list[LogItem] = []
         streams = {self.keys.log(s): self.last_id[s] for s in self.shards}
         by_stream = {self.keys.log(s): s for s in self.shards}
-        for stream, entries in self.r.xread(streams, count=self.batch) or []:
+        reply = self.r.xread(streams, count=self.batch) or []
+        for stream, entries in reply.items() if isinstance(reply, dict) else reply:  # RESP3 or RESP2
             shard = by_stream[stream.decode()]
             for entry_id, fields in entries:
                 record, accepted = decode_log(fields[1])  # every entry holds one field, `r`
