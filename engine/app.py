@@ -21,7 +21,7 @@ from connectors.redis_store import RedisStore, log_json
 from engine import openapi
 from engine.decide import decide_many, iso
 from engine.errors import Conflict, NotFound
-from engine.http import endpoint, json_response, read_body
+from engine.http import endpoint, fast_lane, json_response, read_body
 from engine.ingest import ingest_events
 from engine.metrics import Metrics, exposition
 from engine.model_sync import ModelHolder
@@ -229,20 +229,22 @@ def build_app(
     metrics: Metrics,
     models: ModelHolder | None = None,
     follow_models: bool = True,
-) -> Starlette:
+) -> Any:
     api = Api(settings, store, metrics, models)
     metrics.preinitialise(tuple(c.id for c in settings.carriers))
 
     def ep(handler: Any, roles: tuple[str, ...], events: bool = False) -> Any:
         return endpoint(settings, metrics, roles, handler, events_endpoint=events)
 
+    decide = ep(api.decide, DIAL)
+    events = ep(api.events, GATEWAY, events=True)
     routes = [
         Route("/v1/accounts", ep(api.put_accounts, ADMIN), methods=["PUT"]),
         Route("/v1/accounts/{account_id}", ep(api.get_account, READ), methods=["GET"]),
         Route("/v1/accounts/{account_id}/timeline", ep(api.get_timeline, READ), methods=["GET"]),
-        Route("/v1/decide", ep(api.decide, DIAL), methods=["POST"]),
+        Route("/v1/decide", decide, methods=["POST"]),
         Route("/v1/decisions/{decision_id}/cancel", ep(api.cancel, DIAL), methods=["POST"]),
-        Route("/v1/events", ep(api.events, GATEWAY, events=True), methods=["POST"]),
+        Route("/v1/events", events, methods=["POST"]),
         Route("/metrics", api.metrics_text, methods=["GET"]),
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
@@ -267,4 +269,4 @@ def build_app(
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.api = api
-    return app
+    return fast_lane(app, {("POST", "/v1/decide"): decide, ("POST", "/v1/events"): events})

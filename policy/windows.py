@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from features.account import zone
@@ -77,12 +78,28 @@ def local_hour_starts(now: float, timezone: str, horizon_hours: int) -> list[tup
 def permitted_hour_starts(
     now: float, timezone: str, horizon_hours: int, window: WeekWindow
 ) -> list[tuple[float, int]]:
-    """The hour starts within the horizon at which the window allows contact."""
-    return [
+    """`now` and the later hour starts within the horizon at which the window allows contact.
+
+    The later starts depend only on the local hour `now` falls in: they are cached, so the
+    many decisions of one hour share them."""
+    local = datetime.fromtimestamp(now, zone(timezone))
+    first = [(now, local.hour)] if allowed_local(local, window) else []
+    hour_floor = now - (local.minute * 60 + local.second + local.microsecond / 1e6)
+    end = now + horizon_hours * 3600
+    later = _permitted_after(timezone, tuple(sorted(window.items())), hour_floor, horizon_hours)
+    return first + [slot for slot in later if now < slot[0] < end]
+
+
+@lru_cache(maxsize=4096)
+def _permitted_after(
+    timezone: str, window: tuple[tuple[int, tuple[int, int]], ...], hour_floor: float, horizon_hours: int
+) -> tuple[tuple[float, int], ...]:
+    week = dict(window)
+    return tuple(
         (t, local.hour)
-        for t, local in local_hour_starts(now, timezone, horizon_hours)
-        if allowed_local(local, window)
-    ]
+        for t, local in local_hour_starts(hour_floor, timezone, horizon_hours + 1)[1:]
+        if allowed_local(local, week)
+    )
 
 
 def next_window_start(now: float, timezone: str, window: WeekWindow, days: int = 8) -> float | None:

@@ -18,6 +18,7 @@ from policy.windows import (
     every_day,
     hour_starts,
     next_window_start,
+    permitted_hour_starts,
     window_for,
 )
 
@@ -222,3 +223,17 @@ def test_next_window_start_across_the_spring_forward_night():
 
 def test_next_window_start_is_none_when_never_open():
     assert next_window_start(at("mon 10:00", "UTC"), "UTC", {}) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.floats(1_767_225_600.0, 1_798_761_600.0, allow_nan=False),
+    st.sampled_from([*ZONES.values(), "Asia/Kolkata", "Australia/Lord_Howe"]),
+    st.integers(1, 72),
+    st.sampled_from(sorted(COUNTRY_WINDOWS)),
+)
+def test_permitted_hour_starts_equals_filtering_every_hour_start(now, tz, horizon, country):
+    """The cached computation agrees with the direct one, at any instant."""
+    window = COUNTRY_WINDOWS[country]
+    direct = [(t, h) for t, h in hour_starts(now, tz, horizon) if allowed_at(t, tz, window)]
+    assert permitted_hour_starts(now, tz, horizon, window) == direct
