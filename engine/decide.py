@@ -25,7 +25,7 @@ from engine.settings import Settings
 from engine.wire import Account, ContactPoint, DecideRequest, epoch
 from features.account import FeatureView, read
 from features.records import DecisionRecord
-from models.candidates import base_x, dpd_bucket, hour_affinity, hour_x
+from models.candidates import dpd_bucket, hour_affinity, hour_x, numeric_x, onehot_keys
 from models.contact import CHANNEL_INDEX, Scorer
 from models.explore import normals, thompson_logit
 from policy import windows
@@ -261,12 +261,14 @@ def _channel_terms(
     best = None
     for p in account.contact_points:
         if channel in p.channels:
-            bx = base_x(view, channel, p.id, p.type, bucket, balance)
-            terms = (*scorer.dots(bx), p, bx, cost, carrier)
-            if best is None or terms[:2] > best[:2]:
-                best = terms
+            numeric = numeric_x(view, channel, p.id, balance)
+            keys = onehot_keys(channel, bucket, p.type)
+            (r1, p1), (r2, p2) = scorer.onehot_dots(keys), scorer.dots(numeric)
+            if best is None or (r1 + r2, p1 + p2) > best[:2]:
+                best = (r1 + r2, p1 + p2, p, keys, numeric)
     assert best is not None  # callers pass only channels some contact point consented to
-    return best
+    resp, pay, point, keys, numeric = best
+    return resp, pay, point, dict.fromkeys(keys, 1.0) | numeric, cost, carrier
 
 
 def choose_template(

@@ -114,7 +114,9 @@ class _Envelope(msgspec.Struct):
 
 
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
-_DECODERS = {kind: msgspec.json.Decoder(cls) for kind, cls in KINDS.items()}
+_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
+    kind: msgspec.json.Decoder(cls) for kind, cls in KINDS.items()
+}
 
 
 def decode_log(blob: bytes) -> tuple[Record, float | None]:

@@ -31,17 +31,17 @@ def dpd_bucket(days_past_due: int) -> str:
     return "chargeoff"
 
 
-def base_x(
-    view: FeatureView, channel: str, point_id: str, point_type: str, bucket: str, balance: float
-) -> dict[str, float]:
+def onehot_keys(channel: str, bucket: str, point_type: str) -> tuple[str, ...]:
+    """The indicator inputs of a (channel, DPD bucket, contact-point type): each is 1.0."""
+    return (f"ch={channel}", f"dpd={bucket}", f"ch={channel}|dpd={bucket}", f"pt={point_type}")
+
+
+def numeric_x(view: FeatureView, channel: str, point_id: str, balance: float) -> dict[str, float]:
+    """The debtor's own history on this channel and contact point."""
     ch = view.channel(channel)
     pt = view.point(point_id)
     att = ch[ATTEMPTS]
     x = {
-        f"ch={channel}": 1.0,
-        f"dpd={bucket}": 1.0,
-        f"ch={channel}|dpd={bucket}": 1.0,
-        f"pt={point_type}": 1.0,
         "acct_resp": (ch[RESPONSES] + 0.5) / (att + 5.0) - 0.1,
         "acct_pay": (ch[PAYS] + 0.1) / (att + 5.0) - 0.02,
         "pt_rpc": (pt[CP_RIGHT_PARTY] + 0.5) / (pt[CP_ATTEMPTS] + 3.0) - 0.17,
@@ -52,6 +52,15 @@ def base_x(
     if since is not None and since < 24.0:
         x["contacted_24h"] = 1.0
     return x
+
+
+def base_x(
+    view: FeatureView, channel: str, point_id: str, point_type: str, bucket: str, balance: float
+) -> dict[str, float]:
+    """Every input that does not depend on the hour: indicators and history."""
+    return dict.fromkeys(onehot_keys(channel, bucket, point_type), 1.0) | numeric_x(
+        view, channel, point_id, balance
+    )
 
 
 def hour_affinity(view: FeatureView) -> tuple[float, ...]:

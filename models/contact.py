@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from river import linear_model, optim
@@ -114,10 +114,23 @@ class Scorer:
     templates: TemplateBandit
     hour_weights: dict[str, np.ndarray]  # head -> (channel, hour) weight of `ch=c|h=h`
     evidence_grid: np.ndarray  # (channel, hour) examples seen
+    _onehot: dict[tuple[str, ...], tuple[float, float]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def dot(self, head: str, x: dict[str, float]) -> float:
         w = self.weights[head]
         return sum([w.get(k, 0.0) * v for k, v in x.items()])
+
+    def onehot_dots(self, keys: tuple[str, ...]) -> tuple[float, float]:
+        """(response, pay) logit terms of indicator inputs, cached per key set: a scorer is
+        immutable, and the same few (channel, DPD bucket, point type) keys recur."""
+        cached = self._onehot.get(keys)
+        if cached is None:
+            wr, wp = self.weights["response"], self.weights["pay"]
+            cached = (sum(wr.get(k, 0.0) for k in keys), sum(wp.get(k, 0.0) for k in keys))
+            self._onehot[keys] = cached
+        return cached
 
     def dots(self, x: dict[str, float]) -> tuple[float, float]:
         """(response, pay) dot products in one pass: the hot path's inner loop."""
