@@ -96,16 +96,16 @@ class RespClient:
             return p
 
     @staticmethod
-    def _send(p: _Protocol, commands: Sequence[tuple[Any, ...]]) -> asyncio.Future[list[Any]]:
+    async def _send(p: _Protocol, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         loop = asyncio.get_running_loop()
-        futures = []
-        for _ in commands:
-            f: asyncio.Future[Any] = loop.create_future()
-            p.waiters.append(f)
-            futures.append(f)
+        futures = [loop.create_future() for _ in commands]
+        p.waiters.extend(futures)
         assert p.transport is not None
-        p.transport.write(b"".join(hiredis.pack_command(c) for c in commands))
-        return asyncio.gather(*futures)
+        p.transport.write(b"".join([hiredis.pack_command(c) for c in commands]))
+        # replies resolve in order: when the last one is in, so is every other (or the
+        # connection was lost, which fails them all)
+        await futures[-1]
+        return [f.result() for f in futures]
 
     async def execute(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         """Send the commands in one write and return their replies in order. Error replies
