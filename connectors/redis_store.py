@@ -139,6 +139,10 @@ class RedisStore:
         self.timeout_s = timeout_s
         self._sources = {name: _script(name) for name in SCRIPTS}
         self._sha = {name: _sha1(src) for name, src in self._sources.items()}
+        # Accounts known to exist. No endpoint deletes accounts, so an id once seen stays true;
+        # a miss asks Redis. Bounded: cleared when full (a deletion endpoint must clear it too).
+        self._known: set[str] = set()
+        self.known_limit = 500_000
 
     @classmethod
     def from_url(cls, url: str, shards: int, **kw: Any) -> RedisStore:
@@ -201,9 +205,16 @@ class RedisStore:
         return AccountRow(_pairs(fields), [(m, float(sc)) for m, sc in _pairs(contacts).items()])
 
     async def existing(self, account_ids: Iterable[str]) -> set[str]:
-        ids = list(dict.fromkeys(account_ids))
-        found = await self._run([("HEXISTS", self.keys.account(a), "doc") for a in ids])
-        return {a for a, ok in zip(ids, found, strict=True) if ok}
+        """The given ids that name accounts."""
+        requested = list(dict.fromkeys(account_ids))
+        known = self._known
+        unsure = [a for a in requested if a not in known]
+        if unsure:
+            found = await self._run([("HEXISTS", self.keys.account(a), "doc") for a in unsure])
+            if len(known) + len(unsure) > self.known_limit:
+                known.clear()
+            known.update(a for a, ok in zip(unsure, found, strict=True) if ok)
+        return {a for a in requested if a in known}
 
     async def timeline(self, account_id: str, count: int = 10_000) -> list[dict[str, Any]]:
         (rows,) = await self._run([("XRANGE", self.keys.timeline(account_id), "-", "+", "COUNT", count)])

@@ -140,3 +140,10 @@ def test_timeline_keeps_decisions_and_events_oldest_first(api):
     assert [e["kind"] for e in entries] == ["decision", "event", "event"]
     assert [e.get("event_id") for e in entries[1:]] == ["t1", "t2"]
     assert entries[0]["decision_id"] == d["decision_id"]
+
+
+def test_unknown_accounts_stay_unknown_once_others_are_known(api):
+    api.put("/v1/accounts", json=account())
+    assert api.post("/v1/events", json=ev("warm")).json()["accepted"] == 1  # A-1001 now known
+    assert api.post("/v1/events", json=ev("cold", account_id="ghost")).status_code == 422
+    assert api.get("/v1/accounts/ghost/timeline").status_code == 404
