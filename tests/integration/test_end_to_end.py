@@ -3,6 +3,7 @@ decision changes. And the README's main job, `cadencia run`, on its embedded def
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -155,6 +156,68 @@ def test_metrics_add_up_across_api_workers(config_path, redis_url):
             r'cadencia_decision_duration_seconds_count\{action="contact",endpoint="decide"\} (\S+)', text
         )
         assert count and float(count.group(1)) == 40.0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(20)
+        proc.stdout.close()
+
+
+@pytest.mark.slow
+def test_a_dead_dataflow_is_restarted_and_catches_up(config_path, redis_url):
+    """SIGKILL the dataflow under `cadencia run`: the supervisor starts it again, and the
+    events accepted while it was down are applied, each once."""
+    import re
+    import signal
+
+    import httpx
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "run",
+            "--config",
+            str(config_path),
+            "--redis-url",
+            redis_url,
+            "--port",
+            "0",
+            "--no-demo",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url, flow_pid = None, None
+        for line in proc.stdout:
+            if m := re.search(r"dataflow pid (\d+)", line):
+                flow_pid = int(m.group(1))
+            if m := re.search(r"serving on (http://\S+)", line):
+                url = m.group(1)
+                break
+        assert url and flow_pid
+        with httpx.Client(base_url=url, timeout=10) as client:
+            client.put("/v1/accounts", json=account())
+            os.kill(flow_pid, signal.SIGKILL)
+            events = [
+                {
+                    "event_id": f"k-{i}",
+                    "ts": "2026-03-02T10:00:00-06:00",
+                    "type": "reply",
+                    "text": "ok",
+                    "account_id": "A-1001",
+                    "channel": "sms",
+                }
+                for i in range(5)
+            ]
+            assert client.post("/v1/events", json=events).json() == {"accepted": 5, "duplicates": 0}
+            wait_until(
+                lambda: client.get("/v1/accounts/A-1001").json()["state"]["events_applied"] == 5, timeout_s=40
+            )
+            assert client.get("/readyz").status_code == 200
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(20)
