@@ -191,26 +191,19 @@ def best_contact(
     rows = np.array([CHANNEL_INDEX[c] for c in channels], dtype=np.intp)[:, None]
 
     per_channel = [_channel_terms(account, view, scorer, settings, c, bucket, balance) for c in channels]
-    resp_base = np.array([t[0] for t in per_channel])[:, None]
-    pay_base = np.array([t[1] for t in per_channel])[:, None]
+    # (head, channel, 1): the hour-free logit terms of each channel's best contact point
+    base = np.array([[t[0] for t in per_channel], [t[1] for t in per_channel]])[:, :, None]
     cost = np.array([t[4] for t in per_channel])[:, None]
 
-    def logit(head: str) -> np.ndarray:
-        w_aff = scorer.weights[head].get("acct_hour", 0.0)
-        return (
-            scorer.intercepts[head]
-            + scorer.hour_weights[head][rows, hours]
-            + w_aff * affinity[hours][None, :]
-        )
-
-    resp_logit = logit("response") + resp_base
-    p_resp = 1.0 / (1.0 + np.exp(-resp_logit))
-    p_pay = 1.0 / (1.0 + np.exp(-(logit("pay") + pay_base)))
+    # (head, channel, hour) logits of both heads at once: response [0], pay given response [1]
+    logits = scorer.head_terms[:, rows, hours] + scorer.affinity_weights * affinity[hours] + base
+    p = 1.0 / (1.0 + np.exp(-logits))
+    p_resp, p_pay = p[0], p[1]
     evidence = scorer.evidence_grid[rows, hours]
     z = normals(seed, p_resp.size + len(settings.templates))
-    drawn = thompson_logit(resp_logit, p_resp, evidence, z[: p_resp.size].reshape(p_resp.shape))
+    drawn = thompson_logit(logits[0], p_resp, evidence, z[: p_resp.size].reshape(p_resp.shape))
     value = (1.0 / (1.0 + np.exp(-drawn))) * (
-        p_pay * balance * settings.decisions.payment_share + settings.decisions.response_value
+        p_pay * (balance * settings.decisions.payment_share) + settings.decisions.response_value
     ) - cost
     ci, hi = np.unravel_index(int(np.argmax(value)), value.shape)
     score = float(value[ci, hi])

@@ -91,7 +91,10 @@ class ContactModels:
         evidence = np.array(
             [[self.cells.get(cell(c, hour), 0) for hour in range(24)] for c in CHANNELS], dtype=float
         )
+        heads = ("response", "pay")  # the order of the stacked arrays below
         return Scorer(
+            head_terms=np.stack([hour_weights[h] + float(self.heads[h].intercept) for h in heads]),
+            affinity_weights=np.array([weights[h].get("acct_hour", 0.0) for h in heads])[:, None, None],
             version=version,
             weights=weights,
             intercepts={h: float(m.intercept) for h, m in self.heads.items()},
@@ -114,6 +117,8 @@ class Scorer:
     templates: TemplateBandit
     hour_weights: dict[str, np.ndarray]  # head -> (channel, hour) weight of `ch=c|h=h`
     evidence_grid: np.ndarray  # (channel, hour) examples seen
+    head_terms: np.ndarray  # (head, channel, hour): intercept + `ch=c|h=h` weight; heads response, pay
+    affinity_weights: np.ndarray  # (head, 1, 1): weight of the debtor's own hour affinity
     _onehot: dict[tuple[str, ...], tuple[float, float]] = field(
         default_factory=dict, repr=False, compare=False
     )
