@@ -22,6 +22,7 @@ from connectors import keys as K
 from connectors.resp import NoScript, RespClient, RespError
 from features.records import KIND_OF, Record
 from policy.base import Live, Lock, Promise
+from policy.caps import History, parse_contacts
 
 CONTACT_WINDOW_S = 8 * 86400  # reservations kept per account for caps
 
@@ -71,6 +72,19 @@ class AccountRow:
     def features(self) -> dict[str, Any] | None:
         raw = self.fields.get(b"feat")
         return orjson.loads(raw) if raw else None
+
+    def history(self) -> History:
+        f = self.fields
+        direct_at, direct_channel = None, None
+        if b"direct" in f:
+            ts, _, channel = f[b"direct"].decode().partition("|")
+            direct_at, direct_channel = float(ts), channel
+        return History(
+            contacts=parse_contacts(self.contacts),
+            conversation_at=float(f[b"conv"]) if b"conv" in f else None,
+            direct_at=direct_at,
+            direct_channel=direct_channel,
+        )
 
     def live(self) -> Live:
         f = self.fields
@@ -189,10 +203,19 @@ class RedisStore:
             ]
         )
 
-    async def read_accounts(self, account_ids: Sequence[str]) -> list[AccountRow]:
-        """What decisions need of each account: one HGETALL each, one round trip."""
-        out = await self._run([("HGETALL", self.keys.account(a)) for a in account_ids])
-        return [AccountRow(_pairs(flat), []) for flat in out]
+    async def read_accounts(self, account_ids: Sequence[str], since: float) -> list[AccountRow]:
+        """What decisions need of each account, in one round trip: its hash, and the contacts
+        it has reserved since `since` (the frequency rules count them)."""
+        k = self.keys
+        commands: list[Command] = []
+        for a in account_ids:
+            commands.append(("HGETALL", k.account(a)))
+            commands.append(("ZRANGEBYSCORE", k.contacts(a), since, "+inf", "WITHSCORES"))
+        out = await self._run(commands)
+        return [
+            AccountRow(_pairs(out[i]), [(m, float(sc)) for m, sc in _pairs(out[i + 1]).items()])
+            for i in range(0, len(out), 2)
+        ]
 
     async def read_account_with_contacts(self, account_id: str, now: float) -> AccountRow:
         k = self.keys

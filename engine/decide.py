@@ -13,7 +13,7 @@ import os
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import numpy as np
@@ -30,8 +30,10 @@ from models.contact import CHANNEL_INDEX, Scorer
 from models.explore import normals, thompson_logit
 from policy import windows
 from policy.base import Block, account_blocks, channel_block, eligible_again
+from policy.caps import Caps, History, cap_block
 
 ALL_CHANNELS = ("voice", "ivr", "sms", "whatsapp", "email")
+CONTACT_HISTORY_S = 8 * 86400  # reserved contacts read for the frequency rules (all span ≤ 7 days)
 MAX_ATTEMPTS = 3
 
 
@@ -78,7 +80,9 @@ async def decide_many(
     answers: list[dict[str, Any] | None] = [None] * len(requests)
     pending = list(range(len(requests)))
     for attempt in range(MAX_ATTEMPTS):
-        rows = await store.read_accounts([requests[i].account_id for i in pending])
+        rows = await store.read_accounts(
+            [requests[i].account_id for i in pending], min(nows) - CONTACT_HISTORY_S
+        )
         if attempt == 0:
             _require_accounts(requests, rows)
         reservations, owners, waits = [], [], []
@@ -162,11 +166,14 @@ def plan(
 
     window = windows.window_for(account.country, settings.policy.get("windows"))
     horizon = req.horizon_hours or settings.decisions.default_horizon_hours
-    slots = windows.permitted_hour_starts(now, account.timezone, horizon, window)
+    slots = windows.permitted_hour_starts(now, account.timezone, horizon, window, account.country)
     if not slots:
-        return Wait([Block("quiet_hours")], windows.next_window_start(now, account.timezone, window))
+        return Wait(
+            [Block("quiet_hours")],
+            windows.next_window_start(now, account.timezone, window, country=account.country),
+        )
 
-    return best_contact(account, view, scorer, settings, now, channels, slots)
+    return best_contact(account, view, scorer, settings, now, channels, slots, row.history(), window)
 
 
 def best_contact(
@@ -177,6 +184,8 @@ def best_contact(
     now: float,
     channels: list[str],
     slots: list[tuple[float, int]],
+    row_history: History | None = None,
+    window: windows.WeekWindow | None = None,
 ) -> Contact | Wait:
     """Score every (channel, permitted hour) at once; each channel on its best contact point.
 
@@ -188,12 +197,13 @@ def best_contact(
     balance = settings.money.to_base(account.balance, account.currency)
     affinity = np.asarray(hour_affinity(view))
     hours = np.fromiter((h for _t, h in slots), dtype=np.intp, count=len(slots))
-    rows = np.array([CHANNEL_INDEX[c] for c in channels], dtype=np.intp)[:, None]
 
-    per_channel = [_channel_terms(account, view, scorer, settings, c, bucket, balance) for c in channels]
-    # (head, channel, 1): the hour-free logit terms of each channel's best contact point
-    base = np.array([[t[0] for t in per_channel], [t[1] for t in per_channel]])[:, :, None]
-    cost = np.array([t[4] for t in per_channel])[:, None]
+    # one row per (channel, consented contact point): a rule that binds one number leaves others
+    pairs = [pair for c in channels for pair in _pairs(account, view, scorer, settings, c, bucket, balance)]
+    rows = np.array([CHANNEL_INDEX[p.channel] for p in pairs], dtype=np.intp)[:, None]
+    # (head, pair, 1): the hour-free logit terms of each pair
+    base = np.array([[p.resp for p in pairs], [p.pay for p in pairs]])[:, :, None]
+    cost = np.array([p.cost for p in pairs])[:, None]
 
     # (head, channel, hour) logits of both heads at once: response [0], pay given response [1]
     logits = scorer.head_terms[:, rows, hours] + scorer.affinity_weights * affinity[hours] + base
@@ -205,12 +215,14 @@ def best_contact(
     value = (1.0 / (1.0 + np.exp(-drawn))) * (
         p_pay * (balance * settings.decisions.payment_share) + settings.decisions.response_value
     ) - cost
-    ci, hi = np.unravel_index(int(np.argmax(value)), value.shape)
+    found = _first_permitted(account, row_history, settings, window, pairs, slots, value)
+    if isinstance(found, Wait):
+        return found
+    ci, hi = found
     score = float(value[ci, hi])
-    if score <= 0:
-        return Wait([Block("no_positive_value")], None)
-    channel = channels[ci]
-    _rb, _pb, point, bx, channel_cost, carrier = per_channel[ci]
+    pair = pairs[ci]
+    channel, point, channel_cost, carrier = pair.channel, pair.point, pair.cost, pair.carrier
+    bx = dict.fromkeys(pair.keys, 1.0) | pair.numeric
     send_at, hour = slots[hi]
     template = choose_template(settings, scorer, account, channel, bucket, z[p_resp.size :])
     reasons = [
@@ -240,7 +252,58 @@ def best_contact(
     )
 
 
-def _channel_terms(
+def _first_permitted(
+    account: Account,
+    history: History | None,
+    settings: Settings,
+    window: windows.WeekWindow | None,
+    pairs: list[Pair],
+    slots: list[tuple[float, int]],
+    value: np.ndarray,
+) -> tuple[int, int] | Wait:
+    """The best-valued (channel, slot) that the frequency rules and the contact point's own
+    time zone allow. Rules are checked lazily, best first: they rarely bind, so one check is
+    the usual cost; a forbidden cell is masked and the next best tried."""
+    caps = Caps.from_config(settings.policy.get("caps"))
+    history = history or History()
+    value = value.copy()
+    blocks: dict[str, Block] = {}
+    while True:
+        ci, hi = (int(i) for i in np.unravel_index(int(np.argmax(value)), value.shape))
+        if value[ci, hi] <= 0:
+            if not blocks:
+                return Wait([Block("no_positive_value")], None)
+            untils = [b.until for b in blocks.values() if b.until is not None]
+            return Wait(list(blocks.values()), min(untils) if untils else None)
+        channel, point, t = pairs[ci].channel, pairs[ci].point, slots[hi][0]
+        block = None
+        own_zone = point.timezone and point.timezone != account.timezone
+        if own_zone and window is not None and not windows.allowed_at(t, point.timezone, window):
+            block = Block("quiet_hours_contact_point", None)
+        if block is None:
+            block = cap_block(account.country, caps, history, channel, point.id, t, account.timezone)
+        if block is None:
+            return ci, hi
+        kept = blocks.get(block.rule)
+        if kept is None or (block.until is not None and kept.until is not None and block.until < kept.until):
+            blocks[block.rule] = block
+        value[ci, hi] = -np.inf
+
+
+class Pair(NamedTuple):
+    """A channel on one of the debtor's contact points, with its hour-free scoring terms."""
+
+    channel: str
+    point: ContactPoint
+    resp: float  # response-head logit terms that do not depend on the hour
+    pay: float
+    keys: tuple[str, ...]
+    numeric: dict[str, float]
+    cost: float
+    carrier: str | None
+
+
+def _pairs(
     account: Account,
     view: FeatureView,
     scorer: Scorer,
@@ -248,20 +311,16 @@ def _channel_terms(
     channel: str,
     bucket: str,
     balance: float,
-) -> tuple[float, float, ContactPoint, dict[str, float], float, str | None]:
-    """The channel's best contact point, its hour-free logit terms, its cost and carrier."""
+) -> list[Pair]:
     cost, carrier = settings.contact_costs[channel]
-    best = None
+    out = []
     for p in account.contact_points:
         if channel in p.channels:
             numeric = numeric_x(view, channel, p.id, balance)
             keys = onehot_keys(channel, bucket, p.type)
             (r1, p1), (r2, p2) = scorer.onehot_dots(keys), scorer.dots(numeric)
-            if best is None or (r1 + r2, p1 + p2) > best[:2]:
-                best = (r1 + r2, p1 + p2, p, keys, numeric)
-    assert best is not None  # callers pass only channels some contact point consented to
-    resp, pay, point, keys, numeric = best
-    return resp, pay, point, dict.fromkeys(keys, 1.0) | numeric, cost, carrier
+            out.append(Pair(channel, p, r1 + r2, p1 + p2, keys, numeric, cost, carrier))
+    return out
 
 
 def choose_template(

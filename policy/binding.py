@@ -22,6 +22,12 @@ def ops_for(event: Event) -> list[list[Any]]:
         return [["pay", event.amount], ["release", ""]]
     if t == "dispute":
         return [["dispute", event.ts], ["release", ""]]
-    if event.decision_id and classify(event).terminal:
-        return [["release", event.decision_id]]
-    return []
+    ops: list[list[Any]] = []
+    outcome = classify(event)
+    if outcome.right_party:  # a telephone conversation with the debtor (US: 7 quiet days)
+        ops.append(["conversation", event.ts])
+    if (outcome.right_party or t == "reply") and event.channel:  # a direct contact (CO)
+        ops.append(["direct", event.ts, event.channel])
+    if event.decision_id and outcome.terminal:
+        ops.append(["release", event.decision_id])
+    return ops

@@ -7,9 +7,11 @@ midnight, end exclusive; a day missing from the map allows no contact.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
+
+import holidays
 
 from features.account import zone
 
@@ -29,6 +31,24 @@ COUNTRY_WINDOWS: dict[str, WeekWindow] = {
     "CL": every_day(8, 20, range(1, 7)),
     "PE": every_day(7, 20, range(1, 6)),
 }
+
+
+# Countries whose rules forbid collection contact on public holidays (the `holidays` package's
+# calendars); elsewhere a holiday is an ordinary day unless the window says otherwise.
+HOLIDAY_BAN = frozenset({"CO", "PE"})
+
+
+@lru_cache(maxsize=256)
+def _holidays(country: str, year: int) -> frozenset[date]:
+    try:
+        return frozenset(holidays.country_holidays(country, years=year))
+    except NotImplementedError:
+        return frozenset()
+
+
+def is_holiday(country: str, day: date) -> bool:
+    """A public holiday on which the country's rules forbid collection contact."""
+    return country in HOLIDAY_BAN and day in _holidays(country, day.year)
 
 
 def window_for(country: str, overrides: Mapping[str, Any] | None = None) -> WeekWindow:
@@ -76,43 +96,50 @@ def local_hour_starts(now: float, timezone: str, horizon_hours: int) -> list[tup
 
 
 def permitted_hour_starts(
-    now: float, timezone: str, horizon_hours: int, window: WeekWindow
+    now: float, timezone: str, horizon_hours: int, window: WeekWindow, country: str = ""
 ) -> list[tuple[float, int]]:
     """`now` and the later hour starts within the horizon at which the window allows contact.
 
     The later starts depend only on the local hour `now` falls in: they are cached, so the
     many decisions of one hour share them."""
     local = datetime.fromtimestamp(now, zone(timezone))
-    first = [(now, local.hour)] if allowed_local(local, window) else []
+    ok = allowed_local(local, window) and not is_holiday(country, local.date())
+    first = [(now, local.hour)] if ok else []
     hour_floor = now - (local.minute * 60 + local.second + local.microsecond / 1e6)
     end = now + horizon_hours * 3600
-    later = _permitted_after(timezone, tuple(sorted(window.items())), hour_floor, horizon_hours)
+    later = _permitted_after(timezone, tuple(sorted(window.items())), hour_floor, horizon_hours, country)
     return first + [slot for slot in later if now < slot[0] < end]
 
 
 @lru_cache(maxsize=4096)
 def _permitted_after(
-    timezone: str, window: tuple[tuple[int, tuple[int, int]], ...], hour_floor: float, horizon_hours: int
+    timezone: str,
+    window: tuple[tuple[int, tuple[int, int]], ...],
+    hour_floor: float,
+    horizon_hours: int,
+    country: str,
 ) -> tuple[tuple[float, int], ...]:
     week = dict(window)
     return tuple(
         (t, local.hour)
         for t, local in local_hour_starts(hour_floor, timezone, horizon_hours + 1)[1:]
-        if allowed_local(local, week)
+        if allowed_local(local, week) and not is_holiday(country, local.date())
     )
 
 
-def next_window_start(now: float, timezone: str, window: WeekWindow, days: int = 8) -> float | None:
+def next_window_start(
+    now: float, timezone: str, window: WeekWindow, days: int = 8, country: str = ""
+) -> float | None:
     """The first instant at or after `now` when contact is allowed: `now` itself inside a
     window, else the next opening, found day by day in the debtor's calendar."""
-    if allowed_at(now, timezone, window):
-        return now
     tz = zone(timezone)
     today = datetime.fromtimestamp(now, tz).date()
+    if allowed_at(now, timezone, window) and not is_holiday(country, today):
+        return now
     for offset in range(days + 1):
         day = today + timedelta(days=offset)
         span = window.get(day.isoweekday())
-        if span is None:
+        if span is None or is_holiday(country, day):
             continue
         opening = datetime(day.year, day.month, day.day, span[0] // 60, span[0] % 60, tzinfo=tz).timestamp()
         if opening >= now and allowed_at(opening, timezone, window):

@@ -5,7 +5,7 @@
 -- ARGV[1..3]: log maxlen, timeline maxlen, timeline ttl (s); then 5 args per event:
 --   event id, account id, has-decision flag ('1'/'0'), record JSON, ops JSON
 -- ops: {"optout", channel, ts} | {"promise", json, ts} | {"pay", amount} | {"dispute", ts}
---      | {"release", decision_id or ""}
+--      | {"release", decision_id or ""} | {"conversation", ts} | {"direct", ts, channel}
 -- Returns {applied, duplicates}.
 local applied, dups = 0, 0
 local n = (#KEYS - 1) / 4
@@ -36,6 +36,18 @@ for i = 0, n - 1 do
       elseif name == 'dispute' then
         redis.call('HSETNX', acct, 'disp', op[2])
         changed = true
+      elseif name == 'conversation' then
+        if tonumber(op[2]) > tonumber(redis.call('HGET', acct, 'conv') or '-1e18') then
+          redis.call('HSET', acct, 'conv', op[2])
+          changed = true
+        end
+      elseif name == 'direct' then
+        local prev = redis.call('HGET', acct, 'direct')
+        local prev_ts = prev and tonumber(string.match(prev, '^[^|]+')) or -1e18
+        if tonumber(op[2]) > prev_ts then
+          redis.call('HSET', acct, 'direct', op[2] .. '|' .. op[3])
+          changed = true
+        end
       elseif name == 'release' then
         local lock = redis.call('HGET', acct, 'lock')
         if lock and (op[2] == '' or string.sub(lock, 1, #op[2] + 1) == op[2] .. '|') then

@@ -202,8 +202,13 @@ def ev(type_: str, **kw) -> Event:
         (ev("message", status="queued", decision_id="d1"), []),
         (ev("message", status="read"), []),
         (ev("call", status="no_answer", decision_id="d1"), [["release", "d1"]]),
-        (ev("call", status="answered", party="right_party", decision_id="d1"), [["release", "d1"]]),
-        (ev("call", status="answered", party="right_party"), []),
+        # a right-party call is a conversation (US) and a direct contact (CO) on its channel
+        (
+            ev("call", status="answered", party="right_party", decision_id="d1", channel="voice"),
+            [["conversation", TS], ["direct", TS, "voice"], ["release", "d1"]],
+        ),
+        (ev("call", status="answered", party="right_party"), [["conversation", TS]]),
+        (ev("reply", decision_id="d1", channel="sms"), [["direct", TS, "sms"], ["release", "d1"]]),
         (ev("reply", decision_id="d1"), [["release", "d1"]]),
         (ev("reply", text="ok"), []),
     ],

@@ -1,0 +1,144 @@
+"""Frequency rules: how often an account may be contacted, per country and per the operation.
+
+`cap_block` judges one candidate contact (channel, contact point, send time) against the
+account's recent reserved contacts and its conversation history, and names the rule that
+forbids it with the time it lifts. All calendar rules use the debtor's local time.
+
+Rules (country packs by the account's `country`; caps from `[policy.caps]` everywhere):
+- US, Regulation F: `us_calls_7_in_7`, at most 7 call attempts (voice, ivr) in any 7 consecutive
+  days; `us_after_conversation`, no call for 7 days after a conversation (its day is day 1).
+- CO, Ley 2300: `co_one_a_day`, one contact a calendar day; `co_direct_contact_week`, after a
+  direct contact (right-party call or reply) in a calendar week, no other channel that week.
+- CL, Ley 21.320: `cl_call_week`, one call a week; `cl_digital_week`, two digital contacts a week;
+  `cl_digital_spacing`, digital contacts at least two days apart.
+- any: `cap_day`, `cap_week` (contacts per account a day, in 7 days) and `cap_number_day`
+  (attempts per number a day).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from features.account import zone
+from policy.base import Block
+
+CALLS = frozenset({"voice", "ivr"})
+DIGITAL = frozenset({"sms", "whatsapp", "email"})
+WEEK_S = 7 * 86400.0  # the operation's rolling week: 168 hours
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """A contact the account already has: reserved by a decision, at its send time."""
+
+    ts: float
+    channel: str
+    point: str
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    contacts: tuple[Reserved, ...] = ()
+    conversation_at: float | None = None  # last right-party call
+    direct_at: float | None = None  # last direct contact (right-party call or reply)
+    direct_channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """The operation's own caps (`[policy.caps]`); 0 means no cap."""
+
+    contacts_per_day: int = 0
+    contacts_per_week: int = 0
+    attempts_per_number_per_day: int = 0
+
+    @classmethod
+    def from_config(cls, spec: Mapping[str, int] | None) -> Caps:
+        return cls(**dict(spec or {}))
+
+
+def _local(ts: float, timezone: str) -> datetime:
+    return datetime.fromtimestamp(ts, zone(timezone))
+
+
+def _day_start(day: date, timezone: str) -> float:
+    return datetime(day.year, day.month, day.day, tzinfo=zone(timezone)).timestamp()
+
+
+def _week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())  # calendar weeks start on Monday
+
+
+def cap_block(
+    country: str,
+    caps: Caps,
+    history: History,
+    channel: str,
+    point: str,
+    t: float,
+    timezone: str,
+) -> Block | None:
+    """The first rule that forbids this contact at `t`, or None."""
+    day = _local(t, timezone).date()
+    same_day = [c for c in history.contacts if _local(c.ts, timezone).date() == day]
+    next_day = _day_start(day + timedelta(days=1), timezone)
+    week = _week_start(day)
+    next_week = _day_start(week + timedelta(days=7), timezone)
+    same_week = [c for c in history.contacts if _week_start(_local(c.ts, timezone).date()) == week]
+
+    if country == "US" and channel in CALLS:
+        # seven consecutive calendar days in the debtor's time zone, the call's day included
+        first_day = day - timedelta(days=6)
+        days = sorted(
+            d
+            for c in history.contacts
+            if c.channel in CALLS and first_day <= (d := _local(c.ts, timezone).date()) <= day
+        )
+        if len(days) >= 7:
+            return Block("us_calls_7_in_7", _day_start(days[-7] + timedelta(days=7), timezone))
+        if history.conversation_at is not None and history.conversation_at <= t:
+            talked = _local(history.conversation_at, timezone).date()
+            if day < talked + timedelta(days=7):
+                return Block("us_after_conversation", _day_start(talked + timedelta(days=7), timezone))
+    if country == "CO":
+        if same_day:
+            return Block("co_one_a_day", next_day)
+        if (
+            history.direct_at is not None
+            and history.direct_at <= t
+            and history.direct_channel != channel
+            and _week_start(_local(history.direct_at, timezone).date()) == week
+        ):
+            return Block("co_direct_contact_week", next_week)
+    if country == "CL":
+        if channel in CALLS and any(c.channel in CALLS for c in same_week):
+            return Block("cl_call_week", next_week)
+        if channel in DIGITAL:
+            digital = [c.ts for c in same_week if c.channel in DIGITAL]
+            if len(digital) >= 2:
+                return Block("cl_digital_week", next_week)
+            near = [c.ts for c in history.contacts if c.channel in DIGITAL and abs(t - c.ts) < 2 * 86400]
+            if near:
+                return Block("cl_digital_spacing", max(near) + 2 * 86400)
+    if caps.contacts_per_day and len(same_day) >= caps.contacts_per_day:
+        return Block("cap_day", next_day)
+    if caps.contacts_per_week:
+        recent = sorted(c.ts for c in history.contacts if t - WEEK_S < c.ts <= t)
+        if len(recent) >= caps.contacts_per_week:
+            return Block("cap_week", recent[-caps.contacts_per_week] + WEEK_S)
+    if caps.attempts_per_number_per_day and (
+        sum(1 for c in same_day if c.point == point) >= caps.attempts_per_number_per_day
+    ):
+        return Block("cap_number_day", next_day)
+    return None
+
+
+def parse_contacts(members: Sequence[tuple[bytes, float]]) -> tuple[Reserved, ...]:
+    """Reserved contacts from the account's contacts set (member `decision|channel|point`)."""
+    out = []
+    for member, score in members:
+        _decision, channel, point = member.decode().split("|", 2)
+        out.append(Reserved(float(score), channel, point))
+    return tuple(out)

@@ -1,0 +1,94 @@
+"""Country rules and caps through the decision path, on real Redis."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from tests.conftest import BASE_CONFIG, account
+
+US = {"country": "US", "timezone": "America/New_York", "currency": "USD"}
+CO = {"country": "CO", "timezone": "America/Bogota", "currency": "COP", "balance": 2_000_000}
+
+
+def decide(api, **body):
+    body.setdefault("account_id", "A-1001")
+    r = api.post("/v1/decide", json=body)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_us_seven_calls_in_seven_days_then_wait(api):
+    api.put("/v1/accounts", json=account(**US))
+    for day in range(2, 9):  # one call a day, 2 to 8 March
+        d = decide(api, channels=["voice"], now=f"2026-03-{day:02d}T09:00:00-05:00", horizon_hours=2)
+        assert d["action"] == "contact", d
+    d = decide(api, channels=["voice"], now="2026-03-08T15:00:00-04:00", horizon_hours=4)
+    assert d["action"] == "wait" and d["reasons"] == ["us_calls_7_in_7"]
+    assert datetime.fromisoformat(d["next_eligible_at"]) == datetime.fromisoformat(
+        "2026-03-09T00:00:00-04:00"
+    )
+    assert (
+        decide(api, channels=["email"], now="2026-03-08T15:00:00-04:00", horizon_hours=4)["action"]
+        == "contact"
+    )
+
+
+def test_us_no_call_for_seven_days_after_a_conversation(api):
+    api.put("/v1/accounts", json=account(**US))
+    api.post(
+        "/v1/events",
+        json={
+            "event_id": "c1",
+            "ts": "2026-03-02T10:00:00-05:00",
+            "type": "call",
+            "status": "answered",
+            "party": "right_party",
+            "account_id": "A-1001",
+            "channel": "voice",
+        },
+    )
+    d = decide(api, channels=["voice"], now="2026-03-05T09:00:00-05:00", horizon_hours=8)
+    assert d["action"] == "wait" and d["reasons"] == ["us_after_conversation"]
+    assert datetime.fromisoformat(d["next_eligible_at"]) == datetime.fromisoformat(
+        "2026-03-09T00:00:00-04:00"
+    )
+    assert (
+        decide(api, channels=["voice"], now="2026-03-09T09:00:00-04:00", horizon_hours=8)["action"]
+        == "contact"
+    )
+
+
+def test_co_never_on_a_public_holiday(api):
+    api.put("/v1/accounts", json=account(**CO))
+    d = decide(api, now="2026-03-23T09:00:00-05:00", horizon_hours=12)  # San José (observed)
+    assert d["action"] == "wait" and d["reasons"] == ["quiet_hours"]
+    assert datetime.fromisoformat(d["next_eligible_at"]) == datetime.fromisoformat(
+        "2026-03-24T07:00:00-05:00"
+    )
+
+
+def test_co_one_contact_a_day(api):
+    api.put("/v1/accounts", json=account(**CO))
+    first = decide(api, now="2026-03-03T08:00:00-05:00", horizon_hours=2)
+    assert first["action"] == "contact"
+    d = decide(api, now=first["expires_at"], horizon_hours=4)
+    assert d["action"] == "wait" and d["reasons"] == ["co_one_a_day"]
+    assert datetime.fromisoformat(d["next_eligible_at"]) == datetime.fromisoformat(
+        "2026-03-04T00:00:00-05:00"
+    )
+
+
+class TestOperationCaps:
+    @pytest.fixture
+    def config_text(self):
+        return BASE_CONFIG + "\n[policy.caps]\nattempts_per_number_per_day = 1\n"
+
+    def test_a_number_is_not_worn_out(self, api):
+        api.put("/v1/accounts", json=account())
+        first = decide(api, channels=["voice"], now="2026-03-02T09:00:00-06:00", horizon_hours=2)
+        again = decide(api, channels=["voice"], now=first["expires_at"], horizon_hours=3)
+        assert again["action"] == "contact" and again["contact_point_id"] != first["contact_point_id"]
+        third = decide(api, channels=["voice"], now=again["expires_at"], horizon_hours=2)
+        assert third["action"] == "wait" and third["reasons"] == ["cap_number_day"]
