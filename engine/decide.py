@@ -30,7 +30,7 @@ from models.contact import CHANNEL_INDEX, Scorer
 from models.explore import normals, thompson_logit
 from policy import windows
 from policy.base import Block, account_blocks, channel_block, eligible_again
-from policy.caps import Caps, History, cap_block
+from policy.caps import History, cap_block
 
 ALL_CHANNELS = ("voice", "ivr", "sms", "whatsapp", "email")
 CONTACT_HISTORY_S = 8 * 86400  # reserved contacts read for the frequency rules (all span ≤ 7 days)
@@ -264,7 +264,7 @@ def _first_permitted(
     """The best-valued (channel, slot) that the frequency rules and the contact point's own
     time zone allow. Rules are checked lazily, best first: they rarely bind, so one check is
     the usual cost; a forbidden cell is masked and the next best tried."""
-    caps = Caps.from_config(settings.policy.get("caps"))
+    caps = settings.caps
     history = history or History()
     value = value.copy()
     blocks: dict[str, Block] = {}

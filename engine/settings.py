@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from models.routing import least_cost
+from policy.caps import Caps
 
 CHANNELS = ("voice", "ivr", "sms", "whatsapp", "email")
 CARRIER_CHANNELS = ("voice", "ivr", "sms")
@@ -127,6 +128,11 @@ class Settings:
         return bool(self.tokens)
 
     @cached_property
+    def caps(self) -> Caps:
+        """The operation's own frequency caps, `[policy.caps]`."""
+        return Caps.from_config(self.policy.get("caps"))
+
+    @cached_property
     def contact_costs(self) -> dict[str, tuple[float, str | None]]:
         """Per channel: the expected cost of one contact (channel + carrier) and the carrier."""
         out: dict[str, tuple[float, str | None]] = {}
@@ -216,6 +222,10 @@ def from_dict(raw: dict[str, Any]) -> Settings:
     )
     if raw:
         raise ConfigError(f"unknown sections: {', '.join(sorted(raw))}")
+    try:
+        settings.caps  # noqa: B018 - built now so that a bad key fails at load, not at a decision
+    except TypeError as exc:
+        raise ConfigError(f"[policy.caps]: {exc}") from exc
     d = settings.decisions
     if not 0 < d.response_window_hours <= d.attribution_hours:
         raise ConfigError("[decisions] response_window_hours must be > 0 and <= attribution_hours")
