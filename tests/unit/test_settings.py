@@ -1,0 +1,44 @@
+"""Configuration is read once and refused at load, with the section named, when wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.asgi import DEFAULT_CONFIG
+from engine.settings import ConfigError, from_dict, load
+
+
+def test_the_embedded_default_loads():
+    s = load(DEFAULT_CONFIG)
+    assert s.money.currency == "MXN" and {c.id for c in s.carriers} == {"c1", "c2"}
+    assert s.contact_costs["voice"][1] in ("c1", "c2") and s.contact_costs["email"][1] is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "names"),
+    [
+        ({"bogus": {}}, "bogus"),
+        ({"server": {"prot": 1}}, "[server]"),
+        ({"channels": {"fax": {"cost": 1}}}, "channels.fax"),
+        ({"auth": {"tokens": {"t": "superuser"}}}, "superuser"),
+        ({"auth": {"tokens": {"${CADENCIA_SURELY_UNSET}": "admin"}}}, "CADENCIA_SURELY_UNSET"),
+        ({"policy": {"caps": {"per_fortnight": 2}}}, "[policy.caps]"),
+        ({"decisions": {"response_window_hours": 72, "attribution_hours": 48}}, "response_window_hours"),
+        ({"templates": [{"id": "t", "channel": "pigeon"}]}, "pigeon"),
+    ],
+)
+def test_bad_configuration_is_refused_naming_what(raw, names):
+    with pytest.raises(ConfigError, match=names.replace("[", r"\[").replace("]", r"\]").replace("$", r"\$")):
+        from_dict(raw)
+
+
+def test_tokens_may_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("CADENCIA_T", "s3cret")
+    assert from_dict({"auth": {"tokens": {"${CADENCIA_T}": "dialer"}}}).tokens == {"s3cret": "dialer"}
+
+
+def test_money_converts_to_the_base_currency():
+    s = from_dict({"money": {"currency": "MXN", "rates": {"USD": 17.5}}})
+    assert s.money.to_base(2.0, "USD") == 35.0 and s.money.to_base(3.0, "MXN") == 3.0
+    with pytest.raises(ConfigError, match="EUR"):
+        s.money.to_base(1.0, "EUR")
