@@ -3,10 +3,14 @@ decision changes. And the README's main job, `cadencia run`, on its embedded def
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import signal
 import subprocess
 import sys
 
+import httpx
 import pytest
 
 from tests.conftest import ROOT, account, wait_until
@@ -105,72 +109,10 @@ def test_cadencia_run_embedded_default(tmp_path):
     assert rows[-1][-1] != "m-000000"  # the model learned and was picked up
 
 
-@pytest.mark.slow
-def test_metrics_add_up_across_api_workers(config_path, redis_url):
-    """Two uvicorn workers behind one port: one scrape counts every request, whichever worker
-    served it (Prometheus multiprocess mode, set up by `cadencia run`)."""
-    import re
-    import signal
-
-    import httpx
-
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "engine.cli",
-            "run",
-            "--config",
-            str(config_path),
-            "--redis-url",
-            redis_url,
-            "--workers",
-            "2",
-            "--port",
-            "0",
-            "--no-demo",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        url = None
-        for line in proc.stdout:
-            if m := re.search(r"serving on (http://\S+)", line):
-                url = m.group(1)
-                break
-        assert url, "cadencia run did not say where it serves"
-        with httpx.Client(base_url=url, timeout=10) as client:
-            client.put("/v1/accounts", json=[account(f"W-{i}") for i in range(40)])
-            for i in range(40):
-                r = client.post(
-                    "/v1/decide",
-                    json={"account_id": f"W-{i}", "now": "2026-03-02T09:00:00-06:00"},
-                    headers={"connection": "close"},
-                )  # new connections spread over workers
-                assert r.status_code == 200
-            text = client.get("/metrics").text
-        count = re.search(
-            r'cadencia_decision_duration_seconds_count\{action="contact",endpoint="decide"\} (\S+)', text
-        )
-        assert count and float(count.group(1)) == 40.0
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(20)
-        proc.stdout.close()
-
-
-@pytest.mark.slow
-def test_a_dead_dataflow_is_restarted_and_catches_up(config_path, redis_url):
-    """SIGKILL the dataflow under `cadencia run`: the supervisor starts it again, and the
-    events accepted while it was down are applied, each once."""
-    import re
-    import signal
-
-    import httpx
-
+@contextlib.contextmanager
+def cadencia_run(config_path, redis_url, *extra):
+    """`cadencia run --no-demo` as a user starts it: yields (base URL, dataflow pid), then
+    stops it with Ctrl-C."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -184,6 +126,7 @@ def test_a_dead_dataflow_is_restarted_and_catches_up(config_path, redis_url):
             "--port",
             "0",
             "--no-demo",
+            *extra,
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -198,27 +141,60 @@ def test_a_dead_dataflow_is_restarted_and_catches_up(config_path, redis_url):
             if m := re.search(r"serving on (http://\S+)", line):
                 url = m.group(1)
                 break
-        assert url and flow_pid
-        with httpx.Client(base_url=url, timeout=10) as client:
-            client.put("/v1/accounts", json=account())
-            os.kill(flow_pid, signal.SIGKILL)
-            events = [
-                {
-                    "event_id": f"k-{i}",
-                    "ts": "2026-03-02T10:00:00-06:00",
-                    "type": "reply",
-                    "text": "ok",
-                    "account_id": "A-1001",
-                    "channel": "sms",
-                }
-                for i in range(5)
-            ]
-            assert client.post("/v1/events", json=events).json() == {"accepted": 5, "duplicates": 0}
-            wait_until(
-                lambda: client.get("/v1/accounts/A-1001").json()["state"]["events_applied"] == 5, timeout_s=40
-            )
-            assert client.get("/readyz").status_code == 200
+        assert url and flow_pid, "cadencia run did not say where it serves"
+        yield url, flow_pid
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(20)
         proc.stdout.close()
+
+
+@pytest.mark.slow
+def test_metrics_add_up_across_api_workers(config_path, redis_url):
+    """Two uvicorn workers behind one port: one scrape counts every request, whichever worker
+    served it (Prometheus multiprocess mode, set up by `cadencia run`)."""
+    with (
+        cadencia_run(config_path, redis_url, "--workers", "2") as (url, _flow_pid),
+        httpx.Client(base_url=url, timeout=10) as client,
+    ):
+        client.put("/v1/accounts", json=[account(f"W-{i}") for i in range(40)])
+        for i in range(40):
+            r = client.post(
+                "/v1/decide",
+                json={"account_id": f"W-{i}", "now": "2026-03-02T09:00:00-06:00"},
+                headers={"connection": "close"},
+            )  # new connections spread over workers
+            assert r.status_code == 200
+        text = client.get("/metrics").text
+    count = re.search(
+        r'cadencia_decision_duration_seconds_count\{action="contact",endpoint="decide"\} (\S+)', text
+    )
+    assert count and float(count.group(1)) == 40.0
+
+
+@pytest.mark.slow
+def test_a_dead_dataflow_is_restarted_and_catches_up(config_path, redis_url):
+    """SIGKILL the dataflow under `cadencia run`: the supervisor starts it again, and the
+    events accepted while it was down are applied, each once."""
+    with (
+        cadencia_run(config_path, redis_url) as (url, flow_pid),
+        httpx.Client(base_url=url, timeout=10) as client,
+    ):
+        client.put("/v1/accounts", json=account())
+        os.kill(flow_pid, signal.SIGKILL)
+        events = [
+            {
+                "event_id": f"k-{i}",
+                "ts": "2026-03-02T10:00:00-06:00",
+                "type": "reply",
+                "text": "ok",
+                "account_id": "A-1001",
+                "channel": "sms",
+            }
+            for i in range(5)
+        ]
+        assert client.post("/v1/events", json=events).json() == {"accepted": 5, "duplicates": 0}
+        wait_until(
+            lambda: client.get("/v1/accounts/A-1001").json()["state"]["events_applied"] == 5, timeout_s=40
+        )
+        assert client.get("/readyz").status_code == 200
