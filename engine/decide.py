@@ -184,8 +184,8 @@ def best_contact(
     now: float,
     channels: list[str],
     slots: list[tuple[float, int]],
-    row_history: History | None = None,
-    window: windows.WeekWindow | None = None,
+    history: History,
+    window: windows.WeekWindow,
 ) -> Contact | Wait:
     """Score every (channel, permitted hour) at once; each channel on its best contact point.
 
@@ -215,7 +215,7 @@ def best_contact(
     value = (1.0 / (1.0 + np.exp(-drawn))) * (
         p_pay * (balance * settings.decisions.payment_share) + settings.decisions.response_value
     ) - cost
-    found = _first_permitted(account, row_history, settings, window, pairs, slots, value)
+    found = _first_permitted(account, history, settings, window, pairs, slots, value)
     if isinstance(found, Wait):
         return found
     ci, hi = found
@@ -254,9 +254,9 @@ def best_contact(
 
 def _first_permitted(
     account: Account,
-    history: History | None,
+    history: History,
     settings: Settings,
-    window: windows.WeekWindow | None,
+    window: windows.WeekWindow,
     pairs: list[Pair],
     slots: list[tuple[float, int]],
     value: np.ndarray,
@@ -265,7 +265,6 @@ def _first_permitted(
     time zone allow. Rules are checked lazily, best first: they rarely bind, so one check is
     the usual cost; a forbidden cell is masked and the next best tried."""
     caps = settings.caps
-    history = history or History()
     value = value.copy()
     blocks: dict[str, Block] = {}
     while True:
@@ -278,7 +277,7 @@ def _first_permitted(
         channel, point, t = pairs[ci].channel, pairs[ci].point, slots[hi][0]
         block = None
         own_zone = point.timezone and point.timezone != account.timezone
-        if own_zone and window is not None and not windows.allowed_at(t, point.timezone, window):
+        if own_zone and not windows.allowed_at(t, point.timezone, window):
             block = Block("quiet_hours_contact_point", None)
         if block is None:
             block = cap_block(account.country, caps, history, channel, point.id, t, account.timezone)
