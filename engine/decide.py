@@ -29,7 +29,7 @@ from models.candidates import dpd_bucket, hour_affinity, hour_x, numeric_x, oneh
 from models.contact import CHANNEL_INDEX, Scorer
 from models.explore import normals, thompson_logit
 from policy import windows
-from policy.base import Block, account_blocks, channel_block, eligible_again
+from policy.base import DIGITAL_CHANNELS, Block, account_blocks, channel_block, eligible_again, reminder_days
 from policy.caps import History, cap_block
 
 ALL_CHANNELS = ("voice", "ivr", "sms", "whatsapp", "email")
@@ -145,11 +145,18 @@ def plan(
     now: float,
 ) -> Contact | Wait:
     live = row.live()
+    history = row.history()
     blocks = account_blocks(live, account.balance, account.timezone, now)
-    if blocks:
+    reminder = None
+    if [b.rule for b in blocks] == ["promise_pending"] and live.promise is not None:
+        since = [c.channel for c in history.contacts if c.ts >= live.promise.ts]
+        reminder = reminder_days(live, account.timezone, now, since)
+    if blocks and reminder is None:
         return Wait(blocks, eligible_again(blocks))
 
     wanted = req.channels or ALL_CHANNELS
+    if reminder is not None:  # the one reminder a pending promise allows: digital, near the due date
+        wanted = tuple(c for c in wanted if c in DIGITAL_CHANNELS)
     configured = settings.channels or {c: None for c in ALL_CHANNELS}
     channel_blocks: list[Block] = []
     channels = []
@@ -162,18 +169,28 @@ def plan(
         elif any(c in p.channels for p in account.contact_points):
             channels.append(c)
     if not channels:
+        if reminder is not None:
+            return Wait(blocks, eligible_again(blocks))
         return Wait(channel_blocks or [Block("no_channel")], None)
 
     window = windows.window_for(account.country, settings.policy.get("windows"))
     horizon = req.horizon_hours or settings.decisions.default_horizon_hours
     slots = windows.permitted_hour_starts(now, account.timezone, horizon, window, account.country)
+    if reminder is not None:
+        tz = windows.zone(account.timezone)
+        slots = [(t, h) for t, h in slots if datetime.fromtimestamp(t, tz).date() in reminder]
+        if not slots:
+            return Wait(blocks, eligible_again(blocks))
     if not slots:
         return Wait(
             [Block("quiet_hours")],
             windows.next_window_start(now, account.timezone, window, country=account.country),
         )
 
-    return best_contact(account, view, scorer, settings, now, channels, slots, row.history(), window)
+    choice = best_contact(account, view, scorer, settings, now, channels, slots, history, window)
+    if reminder is not None and isinstance(choice, Contact):
+        choice.reasons.append("promise_reminder")
+    return choice
 
 
 def best_contact(

@@ -78,3 +78,21 @@ def eligible_again(blocks: list[Block]) -> float | None:
     if any(b.until is None for b in blocks):
         return None
     return max(b.until for b in blocks if b.until is not None) if blocks else None
+
+
+DIGITAL_CHANNELS = ("sms", "whatsapp", "email")
+
+
+def reminder_days(
+    live: Live, timezone: str, now: float, reserved_since_promise: list[str]
+) -> set[date] | None:
+    """The days a promise reminder may be sent, when the only thing holding contact back is a
+    pending promise: at most one reminder, on a digital channel, the day before or on the due
+    date. `reserved_since_promise` lists the channels contacted since the promise was made."""
+    p = live.promise
+    if p is None or any(c in DIGITAL_CHANNELS for c in reserved_since_promise):
+        return None
+    due = date.fromisoformat(p.due_date)
+    today = datetime.fromtimestamp(now, zone(timezone)).date()
+    days = {d for d in (due - timedelta(days=1), due) if d >= today}
+    return days or None

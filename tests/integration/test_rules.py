@@ -92,3 +92,38 @@ class TestOperationCaps:
         assert again["action"] == "contact" and again["contact_point_id"] != first["contact_point_id"]
         third = decide(api, channels=["voice"], now=again["expires_at"], horizon_hours=2)
         assert third["action"] == "wait" and third["reasons"] == ["cap_number_day"]
+
+
+def test_one_promise_reminder_on_a_digital_channel_near_the_due_date(api):
+    api.put("/v1/accounts", json=account())
+    api.post(
+        "/v1/events",
+        json={
+            "event_id": "p",
+            "ts": "2026-03-02T10:00:00-06:00",
+            "type": "promise",
+            "amount": 500,
+            "due_date": "2026-03-05",
+            "account_id": "A-1001",
+        },
+    )
+    early = decide(api, now="2026-03-02T12:00:00-06:00", horizon_hours=8)
+    assert early["action"] == "wait" and early["reasons"] == ["promise_pending"]
+    assert decide(api, channels=["voice"], now="2026-03-04T09:00:00-06:00")["reasons"] == ["promise_pending"]
+    reminder = decide(api, now="2026-03-04T09:00:00-06:00", horizon_hours=8)
+    assert reminder["action"] == "contact" and reminder["channel"] in ("sms", "whatsapp", "email")
+    assert "promise_reminder" in reminder["reasons"]
+    assert reminder["send_at"].startswith("2026-03-04")
+    api.post(
+        "/v1/events",
+        json={
+            "event_id": "r",
+            "ts": reminder["send_at"],
+            "type": "message",
+            "status": "read",
+            "account_id": "A-1001",
+            "decision_id": reminder["decision_id"],
+        },
+    )
+    again = decide(api, now="2026-03-05T09:00:00-06:00", horizon_hours=8)  # one reminder, not two
+    assert again["action"] == "wait" and again["reasons"] == ["promise_pending"]

@@ -4,7 +4,7 @@ engine's policy code."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import redis
 from hypothesis import HealthCheck, given, settings
@@ -54,6 +54,8 @@ def test_no_sequence_produces_a_forbidden_contact(api, redis_url, steps):
     now = START
     optouts: set[str] = set()
     promise_until: datetime | None = None
+    promise_due: date | None = None
+    reminded = False  # the one digital reminder a pending promise allows, the day before or on the due date
     promised, paid_since_promise, paid = 0.0, 0.0, 0.0
     disputed = False
     live: list[tuple[str, datetime]] = []  # (decision, expires) reserved and not yet answered
@@ -73,7 +75,13 @@ def test_no_sequence_produces_a_forbidden_contact(api, redis_url, steps):
             assert send >= now and send.astimezone(zone(TZ)).hour in range(7, 22), d
             assert d["channel"] not in optouts and "*" not in optouts, (d, optouts)
             assert not disputed and paid < BALANCE, d
-            assert promise_until is None or now >= promise_until or paid_since_promise >= promised, d
+            pending = promise_until is not None and now < promise_until and paid_since_promise < promised
+            if pending:
+                send_day = send.astimezone(zone(TZ)).date()
+                assert promise_due is not None and not reminded, ("a second contact under a promise", d)
+                assert d["channel"] in ("sms", "whatsapp", "email"), ("a promise reminder must be digital", d)
+                assert send_day in (promise_due - timedelta(days=1), promise_due), d
+                reminded = True
             assert all(expires <= now for _, expires in live), ("two live reservations", d, live)
             if channels:
                 assert d["channel"] in channels
@@ -103,6 +111,7 @@ def test_no_sequence_produces_a_forbidden_contact(api, redis_url, steps):
             )
             promise_until = datetime(due.year, due.month, due.day, tzinfo=zone(TZ)) + timedelta(days=1)
             promised, paid_since_promise = 300.0, 0.0
+            promise_due, reminded = due, False
             live.clear()
         elif kind == "payment":
             post(api, {**base, "type": "payment", "amount": arg})

@@ -231,3 +231,19 @@ def test_every_event_type_has_ops_when_it_binds():
         ops = ops_for(ev(type_, status=status, amount=1.0, due_date="2026-01-01"))
         assert bool(ops) is (type_ in binding), type_
         orjson.dumps(ops)  # the ops travel to Lua as JSON
+
+
+def test_reminder_days_around_the_due_date():
+    from datetime import date
+
+    from policy.base import Live, Promise, reminder_days
+
+    tz = "America/Mexico_City"
+    live = Live(promise=Promise(500.0, "2026-03-05", 0.0, 0.0))
+    monday = datetime(2026, 3, 2, 9, tzinfo=ZoneInfo(tz)).timestamp()
+    assert reminder_days(live, tz, monday, []) == {date(2026, 3, 4), date(2026, 3, 5)}
+    due_day = datetime(2026, 3, 5, 9, tzinfo=ZoneInfo(tz)).timestamp()
+    assert reminder_days(live, tz, due_day, []) == {date(2026, 3, 5)}
+    assert reminder_days(live, tz, due_day, ["whatsapp"]) is None  # the one reminder was sent
+    assert reminder_days(live, tz, due_day, ["voice"]) == {date(2026, 3, 5)}  # calls do not count
+    assert reminder_days(Live(), tz, due_day, []) is None
