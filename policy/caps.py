@@ -27,6 +27,7 @@ from policy.base import Block
 CALLS = frozenset({"voice", "ivr"})
 DIGITAL = frozenset({"sms", "whatsapp", "email"})
 WEEK_S = 7 * 86400.0  # the operation's rolling week: 168 hours
+COUNTRY_RULES = frozenset({"US", "CO", "CL"})  # countries with frequency rules of their own
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,9 @@ class Caps:
     contacts_per_day: int = 0
     contacts_per_week: int = 0
     attempts_per_number_per_day: int = 0
+
+    def any(self) -> bool:
+        return bool(self.contacts_per_day or self.contacts_per_week or self.attempts_per_number_per_day)
 
     @classmethod
     def from_config(cls, spec: Mapping[str, int] | None) -> Caps:
@@ -81,6 +85,10 @@ def cap_block(
     timezone: str,
 ) -> Block | None:
     """The first rule that forbids this contact at `t`, or None."""
+    no_rule_applies = country not in COUNTRY_RULES and not caps.any()
+    no_history = not history.contacts and history.conversation_at is None and history.direct_at is None
+    if no_rule_applies or no_history:
+        return None
     day = _local(t, timezone).date()
     same_day = [c for c in history.contacts if _local(c.ts, timezone).date() == day]
     next_day = _day_start(day + timedelta(days=1), timezone)
