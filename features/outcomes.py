@@ -9,6 +9,15 @@ from features.records import Event
 # SIP answers that say the number itself is bad (not a passing network failure).
 DEAD_NUMBER_SIP = frozenset({404, 410, 484, 604})
 TERMINAL_MESSAGE = frozenset({"read", "failed", "undelivered"})
+# Replies that opt the debtor out (the TCPA's keywords), applied everywhere: erring towards
+# not contacting someone who asked to stop is the safe side.
+OPTOUT_WORDS = frozenset({"STOP", "UNSUBSCRIBE", "END", "QUIT", "CANCEL"})
+
+
+def is_optout_reply(event: Event) -> bool:
+    if event.type != "reply" or not event.text:
+        return False
+    return event.text.strip().strip(".!").upper() in OPTOUT_WORDS or event.intent == "optout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +50,8 @@ def classify(event: Event) -> Outcome:
             terminal=True,
         )
     if t == "reply":
-        return Outcome(response=True, terminal=True)
+        # an opt-out reply ends the contact but is not the engagement the models learn to seek
+        return Outcome(response=not is_optout_reply(event), terminal=True)
     if t in ("promise", "payment"):
         return Outcome(response=True, pay=True, terminal=True)
     # optout, dispute: the debtor engaged, but not in a way to learn to seek.

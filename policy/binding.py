@@ -7,13 +7,13 @@ from typing import Any
 
 import orjson
 
-from features.outcomes import classify
+from features.outcomes import classify, is_optout_reply
 from features.records import Event
 
 
 def ops_for(event: Event) -> list[list[Any]]:
     t = event.type
-    if t == "optout":
+    if t == "optout" or is_optout_reply(event):
         return [["optout", event.channel or "*", event.ts], ["release", ""]]
     if t == "promise":
         doc = orjson.dumps({"amount": event.amount, "due_date": event.due_date, "ts": event.ts})

@@ -292,3 +292,20 @@ def test_exploration_is_deterministic_under_replay(api):
         a["template"],
     )
     assert b["account_id"] == "R-2"
+
+
+def test_a_stop_reply_opts_out_of_that_channel(api):
+    api.put("/v1/accounts", json=account())
+    post_events(
+        api,
+        {
+            "event_id": "stop",
+            "ts": NOW,
+            "type": "reply",
+            "text": "STOP",
+            "account_id": "A-1001",
+            "channel": "sms",
+        },
+    )
+    d = decide(api, channels=["sms"])
+    assert d["action"] == "wait" and d["reasons"] == ["optout_sms"]

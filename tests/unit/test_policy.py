@@ -247,3 +247,17 @@ def test_reminder_days_around_the_due_date():
     assert reminder_days(live, tz, due_day, ["whatsapp"]) is None  # the one reminder was sent
     assert reminder_days(live, tz, due_day, ["voice"]) == {date(2026, 3, 5)}  # calls do not count
     assert reminder_days(Live(), tz, due_day, []) is None
+
+
+@pytest.mark.parametrize("text", ["STOP", "stop", " Unsubscribe! ", "QUIT.", "cancel", "End"])
+def test_opt_out_words_in_a_reply_opt_out_of_its_channel(text):
+    reply = Event("r1", TS, "reply", "a1", channel="sms", text=text)
+    assert ops_for(reply)[0] == ["optout", "sms", TS]
+
+
+def test_other_replies_do_not_opt_out():
+    for text in ("stop calling me at work please", "pago el viernes", ""):
+        assert all(
+            op[0] != "optout" for op in ops_for(Event("r1", TS, "reply", "a1", channel="sms", text=text))
+        )
+    assert ops_for(Event("r1", TS, "reply", "a1", text="x", intent="optout"))[0] == ["optout", "*", TS]

@@ -184,3 +184,11 @@ def test_classify_invariants(event):
         assert not o.attempt  # announced contacts are counted by their decision
     if event.type in ("reply", "promise", "payment", "optout", "dispute", "call"):
         assert o.terminal
+
+
+def test_an_opt_out_reply_is_not_a_response_to_learn_from():
+    from features.outcomes import classify
+
+    stop = Event("r1", 1.0, "reply", "a1", channel="sms", text="STOP")
+    assert classify(stop).terminal and not classify(stop).response
+    assert classify(Event("r2", 1.0, "reply", "a1", channel="sms", text="ok")).response
