@@ -10,6 +10,14 @@ import httpx
 from tests.conftest import account
 
 NOW = "2026-03-02T09:00:00-06:00"  # a Monday morning in Mexico City
+PROMISE = {
+    "event_id": "p-1",
+    "ts": NOW,
+    "type": "promise",
+    "account_id": "A-1001",
+    "amount": 500,
+    "due_date": "2026-03-05",
+}
 
 
 def decide(api, **body):
@@ -165,14 +173,7 @@ def test_a_promise_holds_contacts_until_its_due_date_ends(api):
     api.put("/v1/accounts", json=account())
     post_events(
         api,
-        {
-            "event_id": "p-1",
-            "ts": NOW,
-            "type": "promise",
-            "account_id": "A-1001",
-            "amount": 500,
-            "due_date": "2026-03-05",
-        },
+        PROMISE,
     )
     d = decide(api)
     assert d["action"] == "wait" and d["reasons"] == ["promise_pending"]
@@ -186,14 +187,7 @@ def test_paying_the_promise_lifts_it_and_paying_in_full_stops_contact(api):
     api.put("/v1/accounts", json=account())
     post_events(
         api,
-        {
-            "event_id": "p-1",
-            "ts": NOW,
-            "type": "promise",
-            "account_id": "A-1001",
-            "amount": 500,
-            "due_date": "2026-03-05",
-        },
+        PROMISE,
         {
             "event_id": "pay-1",
             "ts": "2026-03-02T10:00:00-06:00",
