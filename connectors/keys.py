@@ -12,6 +12,15 @@ MODEL_VERSION = f"{PREFIX}:model:version"
 MODEL_BLOB = f"{PREFIX}:model:blob"
 FLOW_OFFSETS = f"{PREFIX}:flow:offsets"
 DEADLETTER = f"{PREFIX}:deadletter"
+ROUTE_TAG = "{rt}"  # carrier rate counters and probe slots: one slot, read by every route
+
+
+def carrier_second(carrier: str, second: int) -> str:
+    return f"{PREFIX}:{ROUTE_TAG}:cps:{carrier}:{second}"
+
+
+def probe_slot(carrier: str, network: str, interval: int) -> str:
+    return f"{PREFIX}:{ROUTE_TAG}:probe:{carrier}:{network}:{interval}"
 
 
 def shard_of(account_id: str, shards: int) -> int:

@@ -31,7 +31,7 @@ class StoreUnavailable(Exception):
     """Redis did not answer or refused a command."""
 
 
-SCRIPTS = ("ingest", "reserve", "cancel", "upsert")
+SCRIPTS = ("ingest", "reserve", "cancel", "upsert", "take_route")
 
 
 def _sha1(source: str) -> str:
@@ -291,6 +291,24 @@ class RedisStore:
         key = self.keys.decision(decision_id)  # ValueError for ids that are not ours
         (flat,) = await self._run([("HGETALL", key)])
         return _pairs(flat)
+
+    async def lease(self, decision_id: str) -> tuple[dict[bytes, bytes], dict[bytes, bytes]]:
+        """A reservation and its account's live fields: (decision hash, account hash), or
+        ({}, {}) when the decision is unknown. Two round trips: the account is in the first."""
+        meta = await self.decision(decision_id)
+        if not meta:
+            return {}, {}
+        (flat,) = await self._run([("HGETALL", self.keys.account(meta[b"account"].decode()))])
+        return meta, _pairs(flat)
+
+    async def take_route(
+        self, probe: str | None, counters: Sequence[str], limits: Sequence[float | None], probe_ttl: int
+    ) -> int:
+        """0-based index into `counters` of the carrier taken (see take_route.lua), or -1."""
+        keys = [probe or counters[0], *counters]
+        args = ["1" if probe else "0", probe_ttl, *("" if x is None else x for x in limits)]
+        (taken,) = await self._run([self._eval("take_route", keys, args)])
+        return int(taken) - 1
 
     async def cancel(self, account_id: str, decision_id: str, record: bytes) -> int:
         k = self.keys

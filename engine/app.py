@@ -20,16 +20,18 @@ from starlette.routing import Route
 from connectors.redis_store import RedisStore, log_json
 from engine import openapi
 from engine.decide import decide_many, iso
-from engine.errors import Conflict, NotFound
+from engine.errors import Conflict, Invalid, NotFound
 from engine.http import endpoint, fast_lane, json_response, read_body
 from engine.ingest import ingest_events
 from engine.metrics import Metrics, exposition
 from engine.model_sync import ModelHolder
+from engine.route import route_one
 from engine.settings import Settings
 from engine.wire import (
     Account,
     Check,
     DecideRequest,
+    RouteRequest,
     check_aware,
     check_timezone,
     decode_items,
@@ -99,6 +101,7 @@ class Api:
                         a.days_past_due,
                         money.to_base(a.balance, a.currency),
                         tuple(p.id for p in a.contact_points),
+                        {p.id: p.network for p in a.contact_points if p.network},
                     ),
                 )
                 for a in accounts
@@ -196,6 +199,35 @@ class Api:
             {"decision_id": decision_id, "cancelled": True, "already_cancelled": result == 0}
         )
 
+    async def route(self, request: Request) -> Response:
+        started = time.perf_counter()
+        reqs, many = await self._decode(
+            request, RouteRequest, lambda i, _raw, r: check_aware(r.now, i, "now")
+        )
+        if many or len(reqs) != 1:
+            detail = {"index": 0, "field": "body", "message": "one route request per call"}
+            raise Invalid("route takes one JSON object", [detail])
+        req = reqs[0]
+        router = self.models.scorer.router
+        try:
+            answer = await route_one(self.store, self.settings, router, req)
+        except Conflict:
+            self.metrics.decision_duration.labels("route", "wait").observe(time.perf_counter() - started)
+            raise
+        if answer["carrier"] is not None:
+            self.metrics.carrier_selections.labels(answer["carrier"]).inc()
+        action = "contact" if answer["carrier"] else "wait"
+        self.metrics.decision_duration.labels("route", action).observe(time.perf_counter() - started)
+        return json_response(answer)
+
+    def carrier_gauges(self) -> None:
+        """Answer ratios and breakers of the model just loaded (labels: carrier and network)."""
+        router = self.models.scorer.router
+        for (carrier, network), asr in router.asr_table(router.clock()).items():
+            self.metrics.carrier_answer_ratio.labels(carrier, network).set(asr)
+        for (carrier, network), breaker in router.breakers.items():
+            self.metrics.carrier_breaker_open.labels(carrier, network).set(breaker.opened_at is not None)
+
     # --- events -----------------------------------------------------------------------------
 
     async def events(self, request: Request) -> Response:
@@ -244,6 +276,7 @@ def build_app(
         Route("/v1/accounts/{account_id}/timeline", ep(api.get_timeline, READ), methods=["GET"]),
         Route("/v1/decide", decide, methods=["POST"]),
         Route("/v1/decisions/{decision_id}/cancel", ep(api.cancel, DIAL), methods=["POST"]),
+        Route("/v1/route", ep(api.route, DIAL), methods=["POST"]),
         Route("/v1/events", events, methods=["POST"]),
         Route("/metrics", api.metrics_text, methods=["GET"]),
         Route("/healthz", api.healthz, methods=["GET"]),
@@ -255,7 +288,7 @@ def build_app(
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if not settings.auth_enabled:
             log.warning("no [auth.tokens] configured: authentication is OFF (local development)")
-        task = asyncio.create_task(api.models.follow(store)) if follow_models else None
+        task = asyncio.create_task(api.models.follow(store, api.carrier_gauges)) if follow_models else None
         # Start-up objects live forever: keep them out of the collector's full passes, which
         # otherwise pause a busy worker for tens of milliseconds (LIMITS.md).
         gc.collect()

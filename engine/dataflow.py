@@ -35,8 +35,8 @@ from connectors.redis_log import (
 from engine.metrics import Metrics
 from engine.settings import Settings
 from features import account as features
-from features.records import Event
-from models import attribution
+from features.records import AccountRecord, Event
+from models import attribution, carriers
 from models.attribution import Example
 from models.contact import ContactModels
 
@@ -101,17 +101,37 @@ class LogSource(FixedPartitionedSource[LogItem, Positions]):
 class AccountState:
     features: features.AccountFeatures
     attribution: attribution.Attribution
+    networks: dict[str, str]  # contact point -> destination network, for carrier learning
 
     def __deepcopy__(self, memo: dict[int, Any]) -> AccountState:
         return self  # immutable all the way down: Bytewax's snapshot copy is not needed
 
 
-def account_step(half_life_s: float):
+Lesson = Example | carriers.Observation
+
+
+def account_step(half_life_s: float, routing: carriers.RouterConfig):
     def step(state: AccountState | None, item: LogItem):
         if state is None:
-            state = AccountState(features.AccountFeatures(), attribution.Attribution())
-        feats = features.update(state.features, item.record, half_life_s)
-        attr, examples = attribution.step(state.attribution, item.record)
+            state = AccountState(features.AccountFeatures(), attribution.Attribution(), {})
+        record = item.record
+        feats = features.update(state.features, record, half_life_s)
+        attr, examples = attribution.step(state.attribution, record)
+        networks = record.networks if isinstance(record, AccountRecord) else state.networks
+        lessons: list[Lesson] = list(examples)
+        if isinstance(record, Event) and record.carrier is not None:
+            o = carriers.observation(
+                record.channel,
+                record.status,
+                record.carrier,
+                networks.get(record.contact_point_id or ""),
+                features.local_hour(record.ts, feats.timezone),
+                record.ts,
+                record.sip_code,
+                routing,
+            )
+            if o is not None:
+                lessons.append(o)
         changed = feats if feats is not state.features else None
         write = FeatureWrite(
             item.record.account_id,
@@ -121,7 +141,7 @@ def account_step(half_life_s: float):
             isinstance(item.record, Event),
             changed,
         )
-        return AccountState(feats, attr), (write, examples)
+        return AccountState(feats, attr, networks), (write, lessons)
 
     return step
 
@@ -129,9 +149,10 @@ def account_step(half_life_s: float):
 # --- the learner: one keyed state holding the models ---------------------------------------
 
 
-class Learner(StatefulBatchLogic[Example, bytes, bytes]):
+class Learner(StatefulBatchLogic[Lesson, bytes, bytes]):
     """Learns every example; publishes the models at most every `interval_s` of system time
-    when they changed (publishing is operations, not data: system time is right here)."""
+    when they changed (publishing is operations, not data: system time is right here), and at
+    once when a carrier's breaker opens or closes (API processes must stop routing to it)."""
 
     def __init__(self, models: ContactModels, interval_s: float, metrics: Metrics) -> None:
         self.models = models
@@ -140,13 +161,20 @@ class Learner(StatefulBatchLogic[Example, bytes, bytes]):
         self.dirty = False
         self.last_publish = 0.0
 
-    def on_batch(self, values: list[Example]) -> tuple[list[bytes], bool]:
-        for example in values:
-            self.models.learn(example)
-            self.metrics.model_updates.labels(example.head).inc()
-            if example.head == "response" and example.template:
+    def on_batch(self, values: list[Lesson]) -> tuple[list[bytes], bool]:
+        urgent = False
+        for lesson in values:
+            if isinstance(lesson, carriers.Observation):
+                urgent = self.models.learn_carrier(lesson) or urgent
+                self.metrics.model_updates.labels("carriers").inc()
+                continue
+            self.models.learn(lesson)
+            self.metrics.model_updates.labels(lesson.head).inc()
+            if lesson.head == "response" and lesson.template:
                 self.metrics.model_updates.labels("templates").inc()
         self.dirty = self.dirty or bool(values)
+        if urgent:
+            return self._publish()
         return [], StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
@@ -239,13 +267,15 @@ def build_flow(
         if snapshot is None and model_sink is None:  # no recovery state: continue from Redis
             with redis.Redis.from_url(url) as client:
                 snapshot = published_model(client)
-        models = pickle.loads(snapshot) if snapshot else ContactModels()
+        models = pickle.loads(snapshot) if snapshot else ContactModels(routing=settings.routing)
+        models.router.config = settings.routing  # the file may have changed since the snapshot
         return Learner(models, settings.flow.publish_interval_s, metrics)
 
     flow = Dataflow("cadencia")
     log = op.input("log", flow, source or LogSource(url, keys, settings.flow.source_partitions))
     by_account = op.key_on("by_account", log, lambda item: item.record.account_id)
-    updated = op.key_rm("unkey", op.stateful_map("account", by_account, account_step(half_life_s)))
+    step = account_step(half_life_s, settings.routing)
+    updated = op.key_rm("unkey", op.stateful_map("account", by_account, step))
     writes = op.map("feature_writes", updated, lambda u: u[0])
     op.output("features", writes, feature_sink or FeatureSink(url, keys, metrics))
     examples = op.flat_map("examples", updated, lambda u: u[1])

@@ -26,6 +26,7 @@ from engine.wire import Account, ContactPoint, DecideRequest, epoch
 from features.account import FeatureView, read
 from features.records import DecisionRecord
 from models.candidates import dpd_bucket, hour_affinity, hour_x, numeric_x, onehot_keys
+from models.carriers import route_seed
 from models.contact import CHANNEL_INDEX, Scorer
 from models.explore import normals, thompson_logit
 from policy import windows
@@ -250,7 +251,8 @@ def best_contact(
         f"explore=thompson(n={int(evidence[ci, hi])})",
     ]
     if carrier:
-        reasons.append("carrier=least_cost")
+        carrier, why = _carrier(scorer, settings, channel, point, hour, send_at, carrier)
+        reasons.append(why)
     x = {**bx, **hour_x(channel, hour, float(affinity[hour]))}
     return Contact(
         channel,
@@ -304,6 +306,24 @@ def _first_permitted(
         if kept is None or (block.until is not None and kept.until is not None and block.until < kept.until):
             blocks[block.rule] = block
         value[ci, hi] = -np.inf
+
+
+def _carrier(
+    scorer: Scorer,
+    settings: Settings,
+    channel: str,
+    point: ContactPoint,
+    hour: int,
+    send_at: float,
+    least_cost: str,
+) -> tuple[str, str]:
+    """The learned router's carrier for this number's network at the chosen hour (breakers
+    respected; probes are left to /v1/route); the least-cost carrier when every breaker is open."""
+    rng = route_seed(settings.decisions.seed, point.address, send_at)
+    route = scorer.router.route(settings.carriers, channel, point.network, hour, send_at, rng)
+    if route.carrier is None:
+        return least_cost, "carrier=least_cost(all_breakers_open)"
+    return route.carrier, f"carrier_asr={route.asr:.3f}"
 
 
 class Pair(NamedTuple):

@@ -105,6 +105,20 @@ class Metrics:
             ["code"],
             registry=r,
         )
+        self.carrier_answer_ratio = Gauge(
+            "cadencia_carrier_answer_ratio",
+            "Learned answer-seizure ratio per carrier and destination network (posterior mean).",
+            ["carrier", "network"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.carrier_breaker_open = Gauge(
+            "cadencia_carrier_breaker_open",
+            "1 while a carrier's circuit breaker for a destination network is open.",
+            ["carrier", "network"],
+            registry=r,
+            multiprocess_mode="max",
+        )
         self.model_version = Gauge(
             "cadencia_model_version", "Published model version in use.", registry=r, multiprocess_mode="max"
         )
@@ -118,7 +132,7 @@ class Metrics:
                 self.events.labels(t, s)
         for reason in REJECT_REASONS:
             self.rejected.labels(reason)
-        for head in ("response", "pay", "templates"):
+        for head in ("response", "pay", "templates", "carriers"):
             self.model_updates.labels(head)
         for rule in BASE_RULES:
             self.policy_blocks.labels(rule)

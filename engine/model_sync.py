@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
+from collections.abc import Callable
 
 from connectors.redis_store import RedisStore, StoreUnavailable
 from models.contact import Scorer, initial_scorer
@@ -32,10 +33,13 @@ class ModelHolder:
         log.info("model %s loaded", self.scorer.version)
         return True
 
-    async def follow(self, store: RedisStore, interval_s: float = 0.25) -> None:
+    async def follow(
+        self, store: RedisStore, on_change: Callable[[], None] | None = None, interval_s: float = 0.25
+    ) -> None:
         while True:
             try:
-                await self.refresh(store)
+                if await self.refresh(store) and on_change is not None:
+                    on_change()
             except StoreUnavailable:
                 pass  # /readyz reports Redis; keep serving the model we have
             except Exception:  # a bad blob must not kill the poller

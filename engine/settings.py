@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from models.carriers import RouterConfig
 from models.routing import least_cost
 from policy.caps import Caps
 
@@ -66,6 +67,7 @@ class CarrierSettings:
     cost_per_minute: float = 0.0
     channels: tuple[str, ...] = ("voice", "ivr", "sms")
     cost_per_message: float = 0.0
+    cps: float | None = None  # attempts per second this carrier accepts, across all API workers
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ class Settings:
     decisions: DecisionSettings = field(default_factory=DecisionSettings)
     flow: FlowSettings = field(default_factory=FlowSettings)
     policy: dict[str, Any] = field(default_factory=dict)
+    routing: RouterConfig = field(default_factory=RouterConfig)
     webhooks: dict[str, dict[str, str]] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)  # bearer token -> role
 
@@ -217,6 +220,7 @@ def from_dict(raw: dict[str, Any]) -> Settings:
         decisions=_build(DecisionSettings, raw.pop("decisions", {}), "decisions"),
         flow=_build(FlowSettings, raw.pop("flow", {}), "flow"),
         policy=raw.pop("policy", {}),
+        routing=_build(RouterConfig, raw.pop("routing", {}), "routing"),
         webhooks=webhooks,
         tokens=tokens,
     )

@@ -54,6 +54,14 @@ class DecideRequest(msgspec.Struct, frozen=True):
     horizon_hours: Annotated[int, msgspec.Meta(ge=1, le=168)] | None = None
 
 
+class RouteRequest(msgspec.Struct, frozen=True):
+    address: Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
+    channel: Literal["voice", "ivr", "sms"] = "voice"
+    network: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    now: datetime | None = None
+    decision_id: Id | None = None
+
+
 class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     event_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     account_id: Id

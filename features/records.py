@@ -50,6 +50,7 @@ class AccountRecord:
     days_past_due: int
     balance: float  # in the base currency
     contact_points: tuple[str, ...] = ()
+    networks: dict[str, str] = field(default_factory=dict)  # contact point id -> destination network
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ import numpy as np
 from river import linear_model, optim
 
 from models.attribution import Example
+from models.carriers import CarrierRouter, Observation, RouterConfig
 from models.templates import TemplateBandit
 
 HEAD_PRIORS = {"response": 0.10, "pay": 0.20}
@@ -47,7 +48,9 @@ CHANNEL_INDEX = {c: i for i, c in enumerate(CHANNELS)}
 
 
 class ContactModels:
-    def __init__(self, learning_rate: float = 0.05, l2: float = 1e-5) -> None:
+    def __init__(
+        self, learning_rate: float = 0.05, l2: float = 1e-5, routing: RouterConfig | None = None
+    ) -> None:
         self.learning_rate = learning_rate
         self.l2 = l2
         self.heads = {
@@ -65,6 +68,11 @@ class ContactModels:
         self.templates = TemplateBandit()
         self.cells: dict[str, int] = {}  # examples seen per channel and hour (response head)
         self.updates = 0
+        self.router = CarrierRouter(routing or RouterConfig())
+
+    def learn_carrier(self, observation: Observation) -> bool:
+        """Learn one carrier outcome; True when a breaker opened or closed."""
+        return self.router.observe(observation)
 
     def learn(self, example: Example) -> None:
         self.heads[example.head].learn_one(example.x, example.y)
@@ -102,6 +110,7 @@ class ContactModels:
             templates=copy.deepcopy(self.templates),  # a snapshot: learning goes on in the dataflow
             hour_weights=hour_weights,
             evidence_grid=evidence,
+            router=copy.deepcopy(self.router),
         )
 
 
@@ -119,6 +128,7 @@ class Scorer:
     evidence_grid: np.ndarray  # (channel, hour) examples seen
     head_terms: np.ndarray  # (head, channel, hour): intercept + `ch=c|h=h` weight; heads response, pay
     affinity_weights: np.ndarray  # (head, 1, 1): weight of the debtor's own hour affinity
+    router: CarrierRouter = field(default_factory=CarrierRouter)
     _onehot: dict[tuple[str, ...], tuple[float, float]] = field(
         default_factory=dict, repr=False, compare=False
     )

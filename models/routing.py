@@ -1,5 +1,5 @@
-"""Carrier choice for a call or message. For now the least expected cost among the carriers
-that serve the channel; the learned router (answer rates, breakers) replaces this choice."""
+"""Least-cost carrier: the expected cost of a contact's carrier in a decision's value, and the
+fallback when every learned route is closed (`models.carriers` chooses the carrier)."""
 
 from __future__ import annotations
 

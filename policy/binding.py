@@ -1,5 +1,8 @@
 """Which facts of an event must bind the very next decision. The API applies these ops in
-the same atomic step that appends the event to the log (connectors/lua/ingest.lua)."""
+the same atomic step that appends the event to the log (connectors/lua/ingest.lua).
+
+A promise, payment, opt-out or dispute revokes whatever reservation is live (`release` with
+a reason): a dialer holding that lease is refused when it asks to route the call."""
 
 from __future__ import annotations
 
@@ -14,14 +17,14 @@ from features.records import Event
 def ops_for(event: Event) -> list[list[Any]]:
     t = event.type
     if t == "optout" or is_optout_reply(event):
-        return [["optout", event.channel or "*", event.ts], ["release", ""]]
+        return [["optout", event.channel or "*", event.ts], ["release", "", "optout"]]
     if t == "promise":
         doc = orjson.dumps({"amount": event.amount, "due_date": event.due_date, "ts": event.ts})
-        return [["promise", doc.decode(), event.ts], ["release", ""]]
+        return [["promise", doc.decode(), event.ts], ["release", "", "promise"]]
     if t == "payment":
-        return [["pay", event.amount], ["release", ""]]
+        return [["pay", event.amount], ["release", "", "payment"]]
     if t == "dispute":
-        return [["dispute", event.ts], ["release", ""]]
+        return [["dispute", event.ts], ["release", "", "dispute"]]
     ops: list[list[Any]] = []
     outcome = classify(event)
     if outcome.right_party:  # a telephone conversation with the debtor (US: 7 quiet days)

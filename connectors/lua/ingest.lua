@@ -5,7 +5,8 @@
 -- ARGV[1..3]: log maxlen, timeline maxlen, timeline ttl (s); then 5 args per event:
 --   event id, account id, has-decision flag ('1'/'0'), record JSON, ops JSON
 -- ops: {"optout", channel, ts} | {"promise", json, ts} | {"pay", amount} | {"dispute", ts}
---      | {"release", decision_id or ""} | {"conversation", ts} | {"direct", ts, channel}
+--      | {"release", decision_id or "", revoke reason?} | {"conversation", ts} | {"direct", ts, channel}
+-- A release with a reason revokes the live reservation: `revoked` = decision id|reason.
 -- Returns {applied, duplicates}.
 local applied, dups = 0, 0
 local n = (#KEYS - 1) / 4
@@ -52,6 +53,9 @@ for i = 0, n - 1 do
         local lock = redis.call('HGET', acct, 'lock')
         if lock and (op[2] == '' or string.sub(lock, 1, #op[2] + 1) == op[2] .. '|') then
           redis.call('HDEL', acct, 'lock')
+          if op[3] then
+            redis.call('HSET', acct, 'revoked', string.match(lock, '^[^|]+') .. '|' .. op[3])
+          end
           changed = true
         end
       end

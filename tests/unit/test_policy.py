@@ -189,11 +189,14 @@ def ev(type_: str, **kw) -> Event:
 @pytest.mark.parametrize(
     ("event", "ops"),
     [
-        (ev("optout", channel="sms"), [["optout", "sms", TS], ["release", ""]]),
-        (ev("optout"), [["optout", "*", TS], ["release", ""]]),
-        (ev("optout", decision_id="d1", channel="voice"), [["optout", "voice", TS], ["release", ""]]),
-        (ev("payment", amount=25.5, decision_id="d1"), [["pay", 25.5], ["release", ""]]),
-        (ev("dispute", decision_id="d1"), [["dispute", TS], ["release", ""]]),
+        (ev("optout", channel="sms"), [["optout", "sms", TS], ["release", "", "optout"]]),
+        (ev("optout"), [["optout", "*", TS], ["release", "", "optout"]]),
+        (
+            ev("optout", decision_id="d1", channel="voice"),
+            [["optout", "voice", TS], ["release", "", "optout"]],
+        ),
+        (ev("payment", amount=25.5, decision_id="d1"), [["pay", 25.5], ["release", "", "payment"]]),
+        (ev("dispute", decision_id="d1"), [["dispute", TS], ["release", "", "dispute"]]),
         (ev("message", status="read", decision_id="d1"), [["release", "d1"]]),
         (ev("message", status="failed", decision_id="d1"), [["release", "d1"]]),
         (ev("message", status="undelivered", decision_id="d1"), [["release", "d1"]]),
@@ -220,7 +223,7 @@ def test_ops_for(event, ops):
 def test_ops_for_a_promise_carries_its_terms_as_json():
     ops = ops_for(ev("promise", amount=120.0, due_date="2026-03-05", decision_id="d1"))
     assert [op[0] for op in ops] == ["promise", "release"]
-    assert ops[0][2] == TS and ops[1] == ["release", ""]
+    assert ops[0][2] == TS and ops[1] == ["release", "", "promise"]
     assert orjson.loads(ops[0][1]) == {"amount": 120.0, "due_date": "2026-03-05", "ts": TS}
 
 
