@@ -12,6 +12,8 @@ MODEL_VERSION = f"{PREFIX}:model:version"
 MODEL_BLOB = f"{PREFIX}:model:blob"
 FLOW_OFFSETS = f"{PREFIX}:flow:offsets"
 DEADLETTER = f"{PREFIX}:deadletter"
+CAMPAIGNS = f"{PREFIX}:campaigns"  # hash: campaign id -> definition JSON
+CAMPAIGNS_VERSION = f"{PREFIX}:campaigns:version"
 ROUTE_TAG = "{rt}"  # carrier rate counters and probe slots: one slot, read by every route
 
 
@@ -56,6 +58,14 @@ class Keys:
 
     def decision(self, decision_id: str) -> str:
         return f"{PREFIX}:{tag(decision_shard(decision_id))}:d:{decision_id}"
+
+    def account_index(self, shard: int) -> str:
+        return f"{PREFIX}:{tag(shard)}:accounts"
+
+    def queue(self, campaign: str, shard: int) -> tuple[str, str, str]:
+        """A campaign's lead queue in one shard: (ready zset, held zset, priority hash)."""
+        base = f"{PREFIX}:{tag(shard)}:q:{campaign}"
+        return base + ":ready", base + ":held", base + ":prio"
 
     def log(self, shard: int) -> str:
         return f"{PREFIX}:{tag(shard)}:log"

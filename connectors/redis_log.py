@@ -109,6 +109,42 @@ class FeatureWrite:
     accepted_at: float | None
     is_event: bool
     features: AccountFeatures | None  # None: the record did not change the features
+    boost: bool = False  # a digital contact failed and no call has followed yet
+
+
+class QueueWriter:
+    """The dataflow's side of the call campaigns: the documents and features of changed
+    accounts (one round trip), then their new priorities (one round trip)."""
+
+    def __init__(self, client: redis.Redis, keys: K.Keys) -> None:
+        self.r = client
+        self.keys = keys
+        self._enqueue = client.register_script(
+            resources.files("connectors").joinpath("lua/enqueue.lua").read_text()
+        )
+
+    def campaigns(self, known_version: int) -> tuple[int, dict[str, bytes] | None]:
+        """(version, definitions) when they changed since `known_version`, else (it, None)."""
+        version = int(self.r.get(K.CAMPAIGNS_VERSION) or 0)
+        if version == known_version:
+            return version, None
+        return version, {k.decode(): v for k, v in self.r.hgetall(K.CAMPAIGNS).items()}
+
+    def rows(self, account_ids: list[str]) -> list[tuple[bytes | None, bytes | None]]:
+        pipe = self.r.pipeline(transaction=False)
+        for a in account_ids:
+            pipe.hmget(self.keys.account(a), "doc", "feat")
+        return [(doc, feat) for doc, feat in pipe.execute()]
+
+    def enqueue(self, items: list[tuple[str, str, float | None, bool]]) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        for campaign, account, prio, ready in items:
+            self._enqueue(
+                keys=list(self.keys.queue(campaign, self.keys.shard(account))),
+                args=[account, "" if prio is None else prio, "1" if ready else "0"],
+                client=pipe,
+            )
+        pipe.execute()
 
 
 class FeatureWriter:

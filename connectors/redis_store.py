@@ -31,7 +31,7 @@ class StoreUnavailable(Exception):
     """Redis did not answer or refused a command."""
 
 
-SCRIPTS = ("ingest", "reserve", "cancel", "upsert", "take_route")
+SCRIPTS = ("ingest", "reserve", "cancel", "upsert", "take_route", "pull", "enqueue", "park")
 
 
 def _sha1(source: str) -> str:
@@ -117,6 +117,8 @@ class Reservation:
     contact_member: str
     record: bytes
     deadline: float
+    campaign: str | None = None  # a dialer lease: held out of the campaign until it expires
+    expires_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +199,9 @@ class RedisStore:
         await self._run(
             [
                 self._eval(
-                    "upsert", [k.account(a), k.log(k.shard(a))], [doc, log_json(record), self.log_maxlen]
+                    "upsert",
+                    [k.account(a), k.log(k.shard(a)), k.account_index(k.shard(a))],
+                    [doc, log_json(record), self.log_maxlen, a],
                 )
                 for a, doc, record in docs
             ]
@@ -246,13 +250,18 @@ class RedisStore:
     # --- decisions --------------------------------------------------------------------------
 
     async def reserve(
-        self, items: Sequence[Reservation], waits: Sequence[tuple[str, bytes]] = ()
+        self,
+        items: Sequence[Reservation],
+        waits: Sequence[tuple[str, bytes]] = (),
+        parks: Sequence[tuple[str, str, float]] = (),
     ) -> list[bool]:
-        """Reserve each item atomically; also append `waits` (account, record) to timelines."""
+        """Reserve each item atomically; also append `waits` (account, record) to timelines
+        and hold `parks` (campaign, account, until) out of their campaign's ready set."""
         k = self.keys
         commands: list[Command] = []
         for it in items:
             shard = k.shard(it.account_id)
+            queue = list(k.queue(it.campaign, shard)[:2]) if it.campaign else []
             commands.append(
                 self._eval(
                     "reserve",
@@ -263,6 +272,7 @@ class RedisStore:
                         k.timeline(it.account_id),
                         k.decision(it.decision_id),
                         k.timers(shard),
+                        *queue,
                     ],
                     [
                         it.expected_ver,
@@ -277,6 +287,7 @@ class RedisStore:
                         f"{it.decision_id}|{it.account_id}",
                         self.log_maxlen,
                         self.timeline_maxlen,
+                        it.expires_at,
                     ],
                 )
             )
@@ -284,8 +295,73 @@ class RedisStore:
             tl = k.timeline(account_id)
             commands.append(("XADD", tl, "MAXLEN", "~", self.timeline_maxlen, "*", "r", record))
             commands.append(("EXPIRE", tl, self.ttl))
+        for campaign, account_id, until in parks:
+            ready, held, _prio = k.queue(campaign, k.shard(account_id))
+            commands.append(self._eval("park", [ready, held], [account_id, until]))
         out = await self._run(commands)
         return [bool(v) for v in out[: len(items)]]
+
+    # --- campaigns --------------------------------------------------------------------------
+
+    async def put_campaign(self, campaign: str, definition: bytes) -> None:
+        await self._run([("HSET", K.CAMPAIGNS, campaign, definition), ("INCR", K.CAMPAIGNS_VERSION)])
+
+    async def campaigns(self) -> tuple[int, dict[str, bytes]]:
+        version, flat = await self._run([("GET", K.CAMPAIGNS_VERSION), ("HGETALL", K.CAMPAIGNS)])
+        return int(version or 0), {k.decode(): v for k, v in _pairs(flat).items()}
+
+    async def campaigns_version(self) -> int:
+        (version,) = await self._run([("GET", K.CAMPAIGNS_VERSION)])
+        return int(version or 0)
+
+    async def pull(self, campaign: str, now: float, count: int) -> list[tuple[str, float]]:
+        """Each shard's best `count` ready candidates (held ones whose time came included),
+        one round trip for every shard; merged best first."""
+        commands = [
+            self._eval("pull", list(self.keys.queue(campaign, shard)), [now, count])
+            for shard in range(self.keys.shards)
+        ]
+        merged = [
+            (flat[i].decode(), float(flat[i + 1]))
+            for flat in await self._run(commands)
+            for i in range(0, len(flat), 2)
+        ]
+        merged.sort(key=lambda item: item[1], reverse=True)
+        return merged
+
+    async def enqueue(self, items: Sequence[tuple[str, str, float | None, bool]]) -> None:
+        """(campaign, account, priority or None to remove, ready now) for each item."""
+        k = self.keys
+        await self._run(
+            [
+                self._eval(
+                    "enqueue",
+                    list(k.queue(campaign, k.shard(account))),
+                    [account, "" if prio is None else prio, "1" if ready else "0"],
+                )
+                for campaign, account, prio, ready in items
+            ]
+        )
+
+    async def queue_sizes(self, campaign: str) -> tuple[int, int]:
+        """(ready, held) accounts in a campaign, over every shard."""
+        commands: list[Command] = []
+        for shard in range(self.keys.shards):
+            ready, held, _prio = self.keys.queue(campaign, shard)
+            commands += [("ZCARD", ready), ("ZCARD", held)]
+        out = await self._run(commands)
+        return sum(out[::2]), sum(out[1::2])
+
+    async def scan_accounts(self, shard: int, cursor: int, count: int = 500) -> tuple[int, list[str]]:
+        """One step through a shard's account index (admin work: campaign enrolment)."""
+        ((next_cursor, ids),) = await self._run(
+            [("SSCAN", self.keys.account_index(shard), cursor, "COUNT", count)]
+        )
+        return int(next_cursor), [i.decode() for i in ids]
+
+    async def docs_and_features(self, account_ids: Sequence[str]) -> list[tuple[bytes | None, bytes | None]]:
+        out = await self._run([("HMGET", self.keys.account(a), "doc", "feat") for a in account_ids])
+        return [(doc, feat) for doc, feat in out]
 
     async def decision(self, decision_id: str) -> dict[bytes, bytes]:
         key = self.keys.decision(decision_id)  # ValueError for ids that are not ours

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,7 +20,9 @@ from starlette.routing import Route
 
 from connectors.redis_store import RedisStore, log_json
 from engine import openapi
+from engine.campaigns import Campaign, CampaignBook, Enrolment, enrol
 from engine.decide import decide_many, iso
+from engine.dialer import next_leads
 from engine.errors import Conflict, Invalid, NotFound
 from engine.http import endpoint, fast_lane, json_response, read_body
 from engine.ingest import ingest_events
@@ -31,6 +34,7 @@ from engine.wire import (
     Account,
     Check,
     DecideRequest,
+    DialerNextRequest,
     RouteRequest,
     check_aware,
     check_timezone,
@@ -40,6 +44,7 @@ from features.records import AccountRecord, CancelRecord
 
 log = logging.getLogger("cadencia.api")
 
+CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 READ, DIAL, GATEWAY, ADMIN = ("reader",), ("dialer",), ("gateway",), ("admin",)
 
 
@@ -53,6 +58,9 @@ class Api:
         self.store = store
         self.metrics = metrics
         self.models = models or ModelHolder()
+        self.campaigns = CampaignBook()
+        self.enrolments: dict[str, Enrolment] = {}  # campaigns this process is enrolling
+        self.tasks: set[asyncio.Task[None]] = set()
 
     async def _body(self, request: Request) -> tuple[bytes, str]:
         body = await read_body(request, self.settings.server.max_body_bytes)
@@ -199,15 +207,61 @@ class Api:
             {"decision_id": decision_id, "cancelled": True, "already_cancelled": result == 0}
         )
 
+    # --- campaigns and the dialer -----------------------------------------------------------
+
+    async def put_campaign(self, request: Request) -> Response:
+        cid = request.path_params["campaign"]
+        if not CAMPAIGN_ID.match(cid):
+            raise Invalid(
+                f"campaign id {cid!r} is not valid",
+                [{"index": 0, "field": "campaign", "message": "letters, digits, '.', '_', '-'; 1-64"}],
+            )
+        campaign = one(*await self._decode(request, Campaign), "a campaign")
+        await self.store.put_campaign(cid, msgspec.json.encode(campaign))
+        state = Enrolment(cid, time.time())
+        self.enrolments[cid] = state
+        task = asyncio.create_task(enrol(self.store, self.settings, self.models.scorer, cid, campaign, state))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return json_response({"campaign": cid, **msgspec.to_builtins(campaign), "enrolling": True}, 202)
+
+    async def get_campaign(self, request: Request) -> Response:
+        cid = request.path_params["campaign"]
+        campaign = (await self.campaigns.refresh(self.store)).get(cid)
+        if campaign is None:
+            raise NotFound(f"unknown campaign {cid!r}")
+        ready, held = await self.store.queue_sizes(cid)
+        state = self.enrolments.get(cid)
+        enrolment = None
+        if state is not None:
+            enrolment = {"accounts": state.accounts, "done": state.done, "error": state.error}
+        body = {"campaign": cid, **msgspec.to_builtins(campaign), "ready": ready, "held": held}
+        return json_response({**body, "enrolment": enrolment})
+
+    async def dialer_next(self, request: Request) -> Response:
+        started = time.perf_counter()
+        req = one(
+            *await self._decode(request, DialerNextRequest, lambda i, _raw, r: check_aware(r.now, i, "now")),
+            "dialer/next",
+        )
+        campaigns = await self.campaigns.refresh(self.store)
+        handout = await next_leads(self.store, self.settings, self.models.scorer, campaigns, req)
+        for wait in handout.waits:
+            for rule in wait["reasons"]:
+                self.metrics.policy_blocks.labels(rule).inc()
+        for lead in handout.leads:
+            if lead["carrier"]:
+                self.metrics.carrier_selections.labels(lead["carrier"]).inc()
+        action = "contact" if handout.leads else "wait"
+        self.metrics.decision_duration.labels("dialer_next", action).observe(time.perf_counter() - started)
+        return json_response({"leads": handout.leads})
+
     async def route(self, request: Request) -> Response:
         started = time.perf_counter()
-        reqs, many = await self._decode(
-            request, RouteRequest, lambda i, _raw, r: check_aware(r.now, i, "now")
+        req = one(
+            *await self._decode(request, RouteRequest, lambda i, _raw, r: check_aware(r.now, i, "now")),
+            "route",
         )
-        if many or len(reqs) != 1:
-            detail = {"index": 0, "field": "body", "message": "one route request per call"}
-            raise Invalid("route takes one JSON object", [detail])
-        req = reqs[0]
         router = self.models.scorer.router
         try:
             answer = await route_one(self.store, self.settings, router, req)
@@ -255,6 +309,14 @@ class Api:
         return json_response(openapi.document())
 
 
+def one(items: list[Any], many: bool, what: str) -> Any:
+    """The single object an endpoint takes; 422 for an array or NDJSON."""
+    if many or len(items) != 1:
+        detail = {"index": 0, "field": "body", "message": "one object, not an array or NDJSON"}
+        raise Invalid(f"{what} takes one JSON object", [detail])
+    return items[0]
+
+
 def build_app(
     settings: Settings,
     store: RedisStore,
@@ -277,6 +339,9 @@ def build_app(
         Route("/v1/decide", decide, methods=["POST"]),
         Route("/v1/decisions/{decision_id}/cancel", ep(api.cancel, DIAL), methods=["POST"]),
         Route("/v1/route", ep(api.route, DIAL), methods=["POST"]),
+        Route("/v1/dialer/next", ep(api.dialer_next, DIAL), methods=["POST"]),
+        Route("/v1/campaigns/{campaign}", ep(api.put_campaign, ADMIN), methods=["PUT"]),
+        Route("/v1/campaigns/{campaign}", ep(api.get_campaign, READ), methods=["GET"]),
         Route("/v1/events", events, methods=["POST"]),
         Route("/metrics", api.metrics_text, methods=["GET"]),
         Route("/healthz", api.healthz, methods=["GET"]),

@@ -29,16 +29,19 @@ from connectors.redis_log import (
     FeatureWriter,
     LogItem,
     LogReader,
+    QueueWriter,
     publish_model,
     published_model,
 )
+from engine.campaigns import Campaign, decode_campaigns, queue_items
 from engine.metrics import Metrics
 from engine.settings import Settings
 from features import account as features
-from features.records import AccountRecord, Event
+from features.records import AccountRecord, DecisionRecord, Event
 from models import attribution, carriers
 from models.attribution import Example
-from models.contact import ContactModels
+from models.contact import ContactModels, initial_scorer
+from policy.base import DIGITAL_CHANNELS
 
 IDLE_BACKOFF_S = (0.002, 0.02)  # poll idle shards from every 2 ms, backing off to 20 ms
 
@@ -102,6 +105,7 @@ class AccountState:
     features: features.AccountFeatures
     attribution: attribution.Attribution
     networks: dict[str, str]  # contact point -> destination network, for carrier learning
+    digital_failed_at: float | None = None  # a digital contact failed; no call since
 
     def __deepcopy__(self, memo: dict[int, Any]) -> AccountState:
         return self  # immutable all the way down: Bytewax's snapshot copy is not needed
@@ -118,6 +122,7 @@ def account_step(half_life_s: float, routing: carriers.RouterConfig):
         feats = features.update(state.features, record, half_life_s)
         attr, examples = attribution.step(state.attribution, record)
         networks = record.networks if isinstance(record, AccountRecord) else state.networks
+        failed_at = digital_failure(state.digital_failed_at, record, examples)
         lessons: list[Lesson] = list(examples)
         if isinstance(record, Event) and record.carrier is not None:
             o = carriers.observation(
@@ -140,10 +145,24 @@ def account_step(half_life_s: float, routing: carriers.RouterConfig):
             item.accepted_at,
             isinstance(item.record, Event),
             changed,
+            failed_at is not None,
         )
-        return AccountState(feats, attr, networks), (write, lessons)
+        return AccountState(feats, attr, networks, failed_at), (write, lessons)
 
     return step
+
+
+def digital_failure(failed_at: float | None, record: Any, examples: list[Example]) -> float | None:
+    """When the account's last digital contact failed (undelivered, no response by the end
+    of its window, a response that brought no promise), until a call follows it."""
+    if isinstance(record, DecisionRecord) and record.channel in ("voice", "ivr"):
+        return None
+    if isinstance(record, Event) and record.type == "message" and record.status in ("failed", "undelivered"):
+        return record.ts
+    for e in examples:
+        if not e.y and e.channel in DIGITAL_CHANNELS:
+            return record.ts
+    return failed_at
 
 
 # --- the learner: one keyed state holding the models ---------------------------------------
@@ -203,26 +222,74 @@ class Learner(StatefulBatchLogic[Lesson, bytes, bytes]):
 
 
 class _FeaturePartition(StatelessSinkPartition[FeatureWrite]):
-    def __init__(self, writer: FeatureWriter, metrics: Metrics) -> None:
+    def __init__(self, writer: FeatureWriter, queues: Queues, metrics: Metrics) -> None:
         self.writer = writer
+        self.queues = queues
         self.metrics = metrics
 
     def write_batch(self, items: list[FeatureWrite]) -> None:
         accepted = self.writer.write(items)
+        self.queues.update(items)
         now = time.time()
         for t in accepted:
             self.metrics.flow_lag.observe(max(0.0, now - t))
+
+
+class Queues:
+    """Keeps the call campaigns' priorities current: after the features of a batch are
+    written, each changed account is re-scored in every campaign with the newest published
+    model. An account that something happened to (an event) is made ready again: whatever
+    held it back is re-checked when it next reaches the top."""
+
+    REFRESH_S = 0.5  # how often to look for new campaigns and a new model (system time)
+
+    def __init__(self, writer: QueueWriter, settings: Settings) -> None:
+        self.writer = writer
+        self.settings = settings
+        self.campaigns: dict[str, Campaign] = {}
+        self.campaigns_version = -1
+        self.scorer = initial_scorer()
+        self.checked = 0.0
+
+    def refresh(self) -> None:
+        if time.monotonic() - self.checked < self.REFRESH_S:
+            return
+        self.checked = time.monotonic()
+        self.campaigns_version, raw = self.writer.campaigns(self.campaigns_version)
+        if raw is not None:
+            self.campaigns = decode_campaigns(raw)
+        version = self.writer.r.get(K.MODEL_VERSION)
+        if version is not None and version.decode() != self.scorer.version:
+            blob = published_model(self.writer.r)
+            if blob is not None:
+                self.scorer = pickle.loads(blob).scorer(version.decode())
+
+    def update(self, items: list[FeatureWrite]) -> None:
+        self.refresh()
+        if not self.campaigns:
+            return
+        changed: dict[str, tuple[bool, bool]] = {}
+        for w in items:
+            ready, _boost = changed.get(w.account_id, (False, False))
+            changed[w.account_id] = (ready or w.is_event, w.boost)
+        ids = list(changed)
+        rows = [
+            (a, doc, feat, *changed[a]) for a, (doc, feat) in zip(ids, self.writer.rows(ids), strict=True)
+        ]
+        self.writer.enqueue(queue_items(self.campaigns, rows, self.scorer, self.settings))
 
     def close(self) -> None:
         self.writer.r.close()
 
 
 class FeatureSink(DynamicSink[FeatureWrite]):
-    def __init__(self, url: str, keys: K.Keys, metrics: Metrics) -> None:
-        self.url, self.keys, self.metrics = url, keys, metrics
+    def __init__(self, url: str, keys: K.Keys, settings: Settings, metrics: Metrics) -> None:
+        self.url, self.keys, self.settings, self.metrics = url, keys, settings, metrics
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _FeaturePartition:
-        return _FeaturePartition(FeatureWriter(redis.Redis.from_url(self.url), self.keys), self.metrics)
+        client = redis.Redis.from_url(self.url)
+        queues = Queues(QueueWriter(client, self.keys), self.settings)
+        return _FeaturePartition(FeatureWriter(client, self.keys), queues, self.metrics)
 
 
 class _ModelPartition(StatelessSinkPartition[bytes]):
@@ -277,7 +344,7 @@ def build_flow(
     step = account_step(half_life_s, settings.routing)
     updated = op.key_rm("unkey", op.stateful_map("account", by_account, step))
     writes = op.map("feature_writes", updated, lambda u: u[0])
-    op.output("features", writes, feature_sink or FeatureSink(url, keys, metrics))
+    op.output("features", writes, feature_sink or FeatureSink(url, keys, settings, metrics))
     examples = op.flat_map("examples", updated, lambda u: u[1])
     one_learner = op.key_on("one_learner", examples, lambda _example: "models")
     published = op.key_rm("unkey_models", op.stateful_batch("learn", one_learner, new_learner))

@@ -144,7 +144,9 @@ def plan(
     scorer: Scorer,
     settings: Settings,
     now: float,
+    immediate: bool = False,
 ) -> Contact | Wait:
+    """`immediate`: the contact must happen now (a dialer's lead), not at a later hour."""
     live = row.live()
     history = row.history()
     blocks = account_blocks(live, account.balance, account.timezone, now)
@@ -182,6 +184,8 @@ def plan(
         slots = [(t, h) for t, h in slots if datetime.fromtimestamp(t, tz).date() in reminder]
         if not slots:
             return Wait(blocks, eligible_again(blocks))
+    if immediate:
+        slots = slots[:1] if slots and slots[0][0] == now else []
     if not slots:
         return Wait(
             [Block("quiet_hours")],
@@ -397,8 +401,9 @@ def contact_answer(
     settings: Settings,
     now: float,
     row: AccountRow,
+    hold_minutes: int | None = None,
 ) -> tuple[dict[str, Any], Reservation]:
-    expires = c.send_at + settings.decisions.reservation_minutes * 60
+    expires = c.send_at + (hold_minutes or settings.decisions.reservation_minutes) * 60
     deadline = c.send_at + settings.decisions.attribution_hours * 3600
     record = DecisionRecord(
         decision_id=decision_id,
@@ -439,5 +444,6 @@ def contact_answer(
         contact_member=f"{decision_id}|{c.channel}|{c.point_id}",
         record=log_json(record),
         deadline=deadline,
+        expires_at=expires,
     )
     return answer, reservation

@@ -94,11 +94,13 @@ class TemplateSettings:
 class DecisionSettings:
     default_horizon_hours: int = 24
     reservation_minutes: int = 120  # a contact decision holds the lock this long after send_at
+    lease_minutes: int = 15  # a dialer's lead holds the account this long unless an outcome comes
     response_window_hours: float = 6.0  # a response within this after send_at counts as one
     attribution_hours: int = 48  # a promise or payment within this after send_at counts
     payment_share: float = 0.5  # expected share of the balance a promise or payment brings
     response_value: float = 0.0  # value of a response that brings no promise, in base currency
     seed: int = 0  # exploration is seeded by (seed, account, now): replays decide the same
+    digital_failure_boost: float = 1.0  # call priority × (1 + this) after a failed digital contact
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,12 @@ class DecideRequest(msgspec.Struct, frozen=True):
     horizon_hours: Annotated[int, msgspec.Meta(ge=1, le=168)] | None = None
 
 
+class DialerNextRequest(msgspec.Struct, frozen=True):
+    campaign: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    count: Annotated[int, msgspec.Meta(ge=1, le=500)] = 1
+    now: datetime | None = None
+
+
 class RouteRequest(msgspec.Struct, frozen=True):
     address: Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
     channel: Literal["voice", "ivr", "sms"] = "voice"

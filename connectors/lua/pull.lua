@@ -1,0 +1,14 @@
+-- A campaign's best candidates in one shard: first bring back every held account whose time
+-- has come (with its current priority), then answer the top of the ready set.
+-- KEYS: ready zset, held zset, priority hash (one campaign, one shard)
+-- ARGV: 1 now (event time, s), 2 how many
+-- Returns a flat list: account, priority, account, priority, ...
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 1000)
+for _, account in ipairs(due) do
+  local prio = redis.call('HGET', KEYS[3], account)
+  redis.call('ZREM', KEYS[2], account)
+  if prio then
+    redis.call('ZADD', KEYS[1], prio, account)
+  end
+end
+return redis.call('ZRANGE', KEYS[1], '+inf', '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, tonumber(ARGV[2]), 'WITHSCORES')

@@ -1,0 +1,169 @@
+"""Call campaigns: which accounts an agent-call campaign holds, and each one's priority.
+
+A campaign (`PUT /v1/campaigns/{id}`) is a channel and a filter over the portfolio. Its leads
+live in Redis per shard (connectors/KEYS.md): a ready sorted set by priority, a held set by
+the time each held account comes back, and the priorities. The dataflow keeps priorities
+current as outcomes arrive (engine/dataflow.py); `enrol` fills a new or changed campaign
+from the shards' account indexes once; `dialer/next` (engine/dialer.py) hands out the top.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import msgspec
+import orjson
+
+from connectors.redis_store import RedisStore, StoreUnavailable
+from engine.settings import Settings
+from engine.wire import Account
+from features.account import read
+from models.candidates import dpd_bucket, hour_affinity, numeric_x, onehot_keys
+from models.contact import Scorer
+from models.priority import call_priority
+
+log = logging.getLogger("cadencia.campaigns")
+
+CampaignId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class CampaignFilter(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    portfolio: str | None = None
+    product: str | None = None
+    country: str | None = None
+    segment: str | None = None  # the account's `attributes.segment`
+    days_past_due_min: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    days_past_due_max: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    balance_min: Annotated[float, msgspec.Meta(ge=0)] | None = None
+
+
+class Campaign(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    channel: Literal["voice", "ivr"] = "voice"
+    filter: CampaignFilter = CampaignFilter()
+    active: bool = True
+
+
+def matches(f: CampaignFilter, a: Account) -> bool:
+    return (
+        (f.portfolio is None or a.portfolio == f.portfolio)
+        and (f.product is None or a.product == f.product)
+        and (f.country is None or a.country == f.country)
+        and (f.segment is None or a.attributes.get("segment") == f.segment)
+        and (f.days_past_due_min is None or a.days_past_due >= f.days_past_due_min)
+        and (f.days_past_due_max is None or a.days_past_due <= f.days_past_due_max)
+        and (f.balance_min is None or a.balance >= f.balance_min)
+    )
+
+
+def priority(
+    campaign: Campaign,
+    account: Account,
+    served: dict[str, Any] | None,
+    scorer: Scorer,
+    settings: Settings,
+    boost: bool = False,
+) -> float | None:
+    """The account's priority in the campaign; None when it is not in it."""
+    if not campaign.active or not matches(campaign.filter, account):
+        return None
+    now = (served or {}).get("as_of") or 0.0
+    view = read(served, now, settings.flow.half_life_days * 86400)
+    bucket = dpd_bucket(account.days_past_due)
+    balance = settings.money.to_base(account.balance, account.currency)
+    channel = campaign.channel
+    numbers = [
+        (onehot_keys(channel, bucket, p.type), numeric_x(view, channel, p.id, balance))
+        for p in account.contact_points
+        if channel in p.channels
+    ]
+    cost, _carrier = settings.contact_costs[channel]
+    value = call_priority(
+        scorer,
+        channel,
+        numbers,
+        hour_affinity(view),
+        balance * settings.decisions.payment_share + settings.decisions.response_value,
+        cost,
+        settings.decisions.digital_failure_boost if boost else 0.0,
+    )
+    return None if value is None else round(value, 6)
+
+
+_ACCOUNT = msgspec.json.Decoder(Account)
+_CAMPAIGN = msgspec.json.Decoder(Campaign)
+
+
+def decode_campaigns(raw: dict[str, bytes]) -> dict[str, Campaign]:
+    return {cid: _CAMPAIGN.decode(blob) for cid, blob in raw.items()}
+
+
+def queue_items(
+    campaigns: dict[str, Campaign],
+    rows: list[tuple[str, bytes | None, bytes | None, bool, bool]],
+    scorer: Scorer,
+    settings: Settings,
+) -> list[tuple[str, str, float | None, bool]]:
+    """(campaign, account, priority or None, ready) for every campaign and account row
+    (account id, document JSON, features JSON, ready now, boosted)."""
+    out = []
+    for account_id, doc, feat, ready, boosted in rows:
+        if doc is None:
+            continue
+        account = _ACCOUNT.decode(doc)
+        served = orjson.loads(feat) if feat else None
+        for cid, campaign in campaigns.items():
+            prio = priority(campaign, account, served, scorer, settings, boosted)
+            out.append((cid, account_id, prio, ready))
+    return out
+
+
+@dataclass
+class Enrolment:
+    campaign: str
+    started: float
+    accounts: int = 0
+    done: bool = False
+    error: str | None = None
+
+
+async def enrol(
+    store: RedisStore, settings: Settings, scorer: Scorer, cid: str, campaign: Campaign, state: Enrolment
+) -> None:
+    """Walk every shard's account index once and place each account in (or out of) the
+    campaign: the one pass over the portfolio a campaign costs, at creation or change."""
+    try:
+        for shard in range(store.keys.shards):
+            cursor = 0
+            while True:
+                cursor, ids = await store.scan_accounts(shard, cursor)
+                if ids:
+                    docs = await store.docs_and_features(ids)
+                    rows = [(a, d, f, True, False) for a, (d, f) in zip(ids, docs, strict=True)]
+                    await store.enqueue(queue_items({cid: campaign}, rows, scorer, settings))
+                    state.accounts += len(ids)
+                if cursor == 0:
+                    break
+                await asyncio.sleep(0)  # let requests through between chunks
+        state.done = True
+        log.info("campaign %s: %d accounts placed in %.1fs", cid, state.accounts, time.time() - state.started)
+    except StoreUnavailable as exc:
+        state.error = str(exc)
+        log.error("campaign %s: enrolment stopped: %s", cid, exc)
+
+
+class CampaignBook:
+    """The campaigns an API process knows, refreshed when their version in Redis moves."""
+
+    def __init__(self) -> None:
+        self.version = -1
+        self.campaigns: dict[str, Campaign] = {}
+
+    async def refresh(self, store: RedisStore) -> dict[str, Campaign]:
+        if await store.campaigns_version() != self.version:
+            self.version, raw = await store.campaigns()
+            self.campaigns = decode_campaigns(raw)
+        return self.campaigns

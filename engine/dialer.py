@@ -1,0 +1,100 @@
+"""POST /v1/dialer/next, top to bottom: the campaign's best candidates from every shard's
+queue (one round trip, held accounts whose time came brought back on the way) → their
+accounts (one round trip) → the decision path at this very minute, voice only → lease the
+best `count` and hold back the ones a rule stops until the rule lifts (one round trip).
+
+Handing out a lead is O(log n) in the campaign's size: only the top few are ever read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import msgspec
+import orjson
+
+from connectors.redis_store import RedisStore, Reservation
+from engine.campaigns import Campaign, matches
+from engine.decide import CONTACT_HISTORY_S, Contact, contact_answer, new_decision_id, plan, wait_answer
+from engine.errors import NotFound
+from engine.settings import Settings
+from engine.wire import Account, DecideRequest, DialerNextRequest, epoch
+from features.account import read
+from models.contact import Scorer
+
+ROUNDS = 3  # pulls per request when the top is held back by rules or taken by another dialer
+RECHECK_S = 3600.0  # a lead with no value now, or with no known time to come back, is re-read in an hour
+
+
+@dataclasses.dataclass
+class Handout:
+    leads: list[dict[str, Any]]
+    waits: list[dict[str, Any]]  # the rules that held candidates back, for metrics
+
+
+async def next_leads(
+    store: RedisStore,
+    settings: Settings,
+    scorer: Scorer,
+    campaigns: dict[str, Campaign],
+    req: DialerNextRequest,
+) -> Handout:
+    campaign = campaigns.get(req.campaign)
+    if campaign is None:
+        raise NotFound(f"unknown campaign {req.campaign!r}")
+    out = Handout([], [])
+    if not campaign.active:
+        return out
+    now = epoch(req.now)
+    seen: set[str] = set()
+    for _round in range(ROUNDS):
+        want = req.count - len(out.leads)
+        top = [(a, s) for a, s in await store.pull(req.campaign, now, want * 2 + 2) if a not in seen]
+        ids = [a for a, _score in top[: want * 2 + 2]]
+        if not ids:
+            break
+        seen.update(ids)
+        rows = await store.read_accounts(ids, now - CONTACT_HISTORY_S)
+        offers: list[tuple[Contact, Account, Any]] = []
+        waits: list[tuple[str, bytes]] = []
+        parks: list[tuple[str, str, float]] = []
+        for account_id, row in zip(ids, rows, strict=True):
+            if not row.exists:
+                parks.append((req.campaign, account_id, now + 365 * 86400))
+                continue
+            account = msgspec.json.decode(row.fields[b"doc"], type=Account)
+            if not matches(campaign.filter, account):  # changed since the dataflow placed it
+                parks.append((req.campaign, account_id, now + RECHECK_S))
+                continue
+            view = read(row.features(), now, settings.flow.half_life_days * 86400)
+            ask = DecideRequest(account_id, channels=(campaign.channel,))
+            choice = plan(ask, account, row, view, scorer, settings, now, immediate=True)
+            if isinstance(choice, Contact):
+                offers.append((choice, account, row))
+                continue
+            answer = wait_answer(new_decision_id(store.keys.shard(account_id)), account_id, choice)
+            out.waits.append(answer)
+            record = {"k": "w", "ts": now, "campaign": req.campaign, **answer}
+            waits.append((account_id, orjson.dumps(record)))
+            until = choice.next_eligible_at if choice.next_eligible_at is not None else now + RECHECK_S
+            parks.append((req.campaign, account_id, max(until, now + 60.0)))
+        offers.sort(key=lambda o: o[0].score, reverse=True)
+        leases: list[tuple[dict[str, Any], Reservation]] = []
+        for contact, account, row in offers[:want]:
+            decision_id = new_decision_id(store.keys.shard(account.account_id))
+            answer, reservation = contact_answer(
+                decision_id, account, contact, scorer, settings, now, row, settings.decisions.lease_minutes
+            )
+            leases.append((answer, dataclasses.replace(reservation, campaign=req.campaign)))
+        reserved = await store.reserve([r for _a, r in leases], waits, parks)
+        out.leads += [_lead(answer) for (answer, _r), ok in zip(leases, reserved, strict=True) if ok]
+        if len(out.leads) >= req.count:
+            break
+    out.leads.sort(key=lambda lead: lead["score"], reverse=True)
+    return out
+
+
+def _lead(answer: dict[str, Any]) -> dict[str, Any]:
+    keep = ("decision_id", "account_id", "channel", "contact_point_id", "address", "carrier", "score")
+    return {**{k: answer[k] for k in keep}, "expires_at": answer["expires_at"], "reasons": answer["reasons"]}
