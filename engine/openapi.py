@@ -8,7 +8,8 @@ from typing import Any
 
 import msgspec
 
-from engine.wire import Account, DecideRequest, EventIn
+from engine.campaigns import Campaign
+from engine.wire import Account, DecideRequest, DialerNextRequest, EventIn, RouteRequest
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -31,10 +32,15 @@ def _responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
     return out
 
 
+def _one(ref: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": {"$ref": ref}}}}
+
+
 @cache
 def document() -> dict[str, Any]:
-    (account, decide, event), components = msgspec.json.schema_components(
-        [Account, DecideRequest, EventIn], ref_template="#/components/schemas/{name}"
+    (account, decide, event, campaign, dialer_next, route), components = msgspec.json.schema_components(
+        [Account, DecideRequest, EventIn, Campaign, DialerNextRequest, RouteRequest],
+        ref_template="#/components/schemas/{name}",
     )
     components["Error"] = {
         "type": "object",
@@ -53,6 +59,7 @@ def document() -> dict[str, Any]:
     }
     components["Event"] = event
     json_ok = {"description": "ok", "content": {"application/json": {"schema": {"type": "object"}}}}
+    accepted = {"202": {"description": "accepted", "content": json_ok["content"]}}
     bearer = [{"bearer": []}]
     paths = {
         "/v1/accounts": {
@@ -92,6 +99,35 @@ def document() -> dict[str, Any]:
                 "responses": _responses(json_ok, 401, 404, 409, 503),
             }
         },
+        "/v1/dialer/next": {
+            "post": {
+                "summary": "The next leads of a call campaign, best first, each leased",
+                "security": bearer,
+                "requestBody": _one(dialer_next["$ref"]),
+                "responses": _responses(json_ok, 400, 401, 403, 404, 413, 422, 503),
+            }
+        },
+        "/v1/route": {
+            "post": {
+                "summary": "The carrier for one call or message, and the alternates in order",
+                "security": bearer,
+                "requestBody": _one(route["$ref"]),
+                "responses": _responses(json_ok, 400, 401, 403, 404, 409, 413, 422, 503),
+            }
+        },
+        "/v1/campaigns/{campaign}": {
+            "put": {
+                "summary": "Create or change a call campaign; its accounts are enrolled in the background",
+                "security": bearer,
+                "requestBody": _one(campaign["$ref"]),
+                "responses": _responses(accepted, 400, 401, 403, 422, 503),
+            },
+            "get": {
+                "summary": "A campaign with its queue sizes and enrolment",
+                "security": bearer,
+                "responses": _responses(json_ok, 401, 404, 503),
+            },
+        },
         "/v1/events": {
             "post": {
                 "summary": "Post one or many outcome events (idempotent by event_id)",
@@ -121,6 +157,7 @@ def document() -> dict[str, Any]:
         "/v1/accounts/{account_id}",
         "/v1/accounts/{account_id}/timeline",
         "/v1/decisions/{decision_id}/cancel",
+        "/v1/campaigns/{campaign}",
     ):
         name = path.split("{")[1].split("}")[0]
         for op in paths[path].values():
