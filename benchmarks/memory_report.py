@@ -28,7 +28,7 @@ def processes_table(results: dict[str, Any]) -> str:
 def _stage_row(label: str, st: dict[str, Any], load: dict[str, Any] | None) -> str:
     redis, log, procs = st["redis"], st["log"], st["processes"]
     rate = f"{load['accounts_per_s']:,.0f}" if load else "—"
-    took = f"{load['elapsed_s']:.0f}" if load else "—"
+    took = f"{load['elapsed_s']:.0f} ({load['flow_idle_after_s']:.0f})" if load else "—"
     return (f"| {label} | {rate} | {took} | {redis['used_memory'] / MB:,.0f} | "
             f"{st['bytes_per_account']:,.0f} | {st['keys_per_account']:.1f} | "
             f"{log['entries']:,} / {log['bytes'] / MB:,.0f} | {procs['api']['rss_mb']:.0f} | "
@@ -39,8 +39,9 @@ def footprint_section(fp: dict[str, Any]) -> str:
     stages, loads, active, act = fp["stages"], fp["loads"], fp["active"], fp["activity"]
     plan = fp["plan"]
     lines = [
-        "| accounts in Redis | upserted/s | load time, s | used_memory, MB | bytes per account | "
-        "keys per account | event log: entries / MB | API RSS, MB | dataflow RSS, MB |",
+        "| accounts in Redis | upserted/s | load time, s (of which the dataflow after the last PUT) | "
+        "used_memory, MB | bytes per account | keys per account | event log: entries / MB | "
+        "API RSS, MB | dataflow RSS, MB |",
         "|---|---|---|---|---|---|---|---|---|"]
     for st, load in zip(stages, loads, strict=True):
         lines.append(_stage_row(f"{st['accounts']:,} accounts", st, load))
