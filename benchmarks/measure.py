@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,27 +13,22 @@ from benchmarks import prom, tools, workload
 from benchmarks.procs import http_get
 from benchmarks.stacks import Engine
 
-DECIDE_NEEDLES = ('"action":"contact"', '"action":"wait"', "contact_locked", "contention")
 NDJSON = "application/x-ndjson"
 LAG = "cadencia_flow_lag_seconds"
 
 
-def decide_mix(matches: dict[str, int]) -> dict[str, int]:
-    names = {'"action":"contact"': "contact", '"action":"wait"': "wait"}
-    return {names.get(k, k): v for k, v in matches.items()}
-
-
 def open_loop(port: int, path: str, bodies: Path, rate: float, duration_s: float, warmup_s: float,
-              cores: Sequence[int] | None) -> dict[str, Any]:
+              mix: Mapping[str, str], cores: Sequence[int] | None) -> dict[str, Any]:
+    """`mix`: substring of an answer -> name; how many answers held each is reported."""
     r = tools.openloop(port, path, bodies, rate, duration_s, warmup_s=warmup_s, connections=64,
-                       needles=DECIDE_NEEDLES, cores=cores)
-    r["mix"] = decide_mix(r.pop("matches"))
+                       needles=list(mix), cores=cores)
+    r["mix"] = {mix[k]: v for k, v in r.pop("matches").items()}
     return r
 
 
-def saturation(port: int, path: str, bodies: Path, duration_s: float,
+def saturation(port: int, path: str, bodies: Path, duration_s: float, mix: Mapping[str, str],
                cores: Sequence[int] | None) -> dict[str, Any]:
-    return tools.wrk(port, path, bodies, threads=1, connections=32, duration_s=duration_s, cores=cores)
+    return tools.wrk(port, path, bodies, mix, threads=1, connections=32, duration_s=duration_s, cores=cores)
 
 
 def redis_limits(port: int, hgetall_key: str, cores: Sequence[int] | None) -> dict[str, Any]:

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import measure, procs, stacks, workload
+from benchmarks import measure, memory, procs, stacks, workload
+from benchmarks.endpoints import Endpoint
 
-PROCESS = {"bare": "bare", "skeleton": "scoring", "engine": "api"}  # app -> process name in the Stack
+REFERENCES = {"bare": "bare", "skeleton": "scoring"}  # reference app -> its process in the Stack
 
 
 @dataclass
@@ -19,7 +20,6 @@ class Plan:
     mode: str
     reps: int
     rates: list[float]
-    target_rate: float = 1000.0
     open_duration_s: float = 8.0
     warmup_s: float = 1.0
     sat_duration_s: float = 10.0
@@ -33,6 +33,7 @@ class Plan:
     ingest_connections: int = 4
     ingest_duration_s: float = 8.0
     seed_events: int = 20_000
+    footprint_stages: tuple[int, ...] = (100_000, 1_000_000)  # accounts loaded for Redis bytes per account
     pin: str = "split"
     pinning: dict[str, Any] = field(default_factory=dict)
 
@@ -42,9 +43,9 @@ class Bench:
     plan: Plan
     stack: procs.Stack
     engine: stacks.Engine
-    ports: dict[str, int]  # app -> port
+    ports: dict[str, int]  # reference app -> port
     redis_port: int
-    decide: workload.DecideCursor
+    endpoints: dict[str, tuple[Endpoint, Any]]  # name -> (endpoint, its body source)
     events: workload.EventCursor
     stateless: Path  # decide bodies for the reference apps
     log: Callable[[str], None]
@@ -59,12 +60,16 @@ class Bench:
         r["usage"] = usage.stop()
         r["cpu_s"] = r["usage"]["cpu_s"]
         r["foreign_cores"] = r["usage"]["cores"]["other"]
+        r["memory"] = memory.snapshot(self.stack.named_pids())
         return r
 
-    def _bodies(self, app: str, count: int) -> tuple[str, Path]:
-        if app == "engine":
-            return "/v1/decide", self.decide.take(count)
-        return "/decide", self.stateless
+    def _target(self, app: str, count: int) -> tuple[int, str, Path, dict[str, str], str]:
+        """Port, path, bodies, answer substrings to count and the process that serves `app`
+        (an endpoint of the engine or a reference app)."""
+        if app in self.endpoints:
+            endpoint, bodies = self.endpoints[app]
+            return self.engine.port, endpoint.path, bodies.take(count), endpoint.mix, "api"
+        return self.ports[app], "/decide", self.stateless, {}, REFERENCES[app]
 
     def redis(self) -> dict[str, Any]:
         self.log("redis-benchmark")
@@ -73,10 +78,10 @@ class Bench:
 
     def open_loop(self, app: str, rate: float) -> dict[str, Any]:
         p = self.plan
-        path, bodies = self._bodies(app, int(rate * (p.open_duration_s + p.warmup_s)) + 1)
-        r = self.noted(measure.open_loop, self.ports[app], path, bodies, rate, p.open_duration_s, p.warmup_s,
+        port, path, bodies, mix, process = self._target(app, int(rate * (p.open_duration_s + p.warmup_s)) + 1)
+        r = self.noted(measure.open_loop, port, path, bodies, rate, p.open_duration_s, p.warmup_s, mix,
                        self.load_cores)
-        r["cpu_ms_per_request"] = 1000 * r["cpu_s"][PROCESS[app]] / max(r["sent"], 1)
+        r["cpu_ms_per_request"] = 1000 * r["cpu_s"][process] / max(r["sent"], 1)
         lat = r["latency_ms"]
         self.log(f"{app} @ {rate:g}/s: p50 {lat['p50']:.3f} p99 {lat['p99']:.3f} ms, achieved "
                  f"{r['achieved_rate']:.0f}/s, mix {r['mix']}, other load {r['foreign_cores']} cores")
@@ -84,11 +89,11 @@ class Bench:
 
     def saturation(self, app: str) -> dict[str, Any]:
         p = self.plan
-        if app == "engine":
+        if app in self.endpoints:
             stacks.wait_flow_idle(self.engine)
-        path, bodies = self._bodies(app, int(p.sat_max_rps * p.sat_duration_s))
-        r = self.noted(measure.saturation, self.ports[app], path, bodies, p.sat_duration_s, self.load_cores)
-        r["cpu_ms_per_request"] = 1000 * r["cpu_s"][PROCESS[app]] / max(r["requests"], 1)
+        port, path, bodies, mix, process = self._target(app, int(p.sat_max_rps * p.sat_duration_s))
+        r = self.noted(measure.saturation, port, path, bodies, p.sat_duration_s, mix, self.load_cores)
+        r["cpu_ms_per_request"] = 1000 * r["cpu_s"][process] / max(r["requests"], 1)
         self.log(f"{app} saturation: {r['rps']:.0f} req/s, p50 {r['latency_ms']['p50']:.2f} p99 "
                  f"{r['latency_ms']['p99']:.2f} ms, {r['cpu_ms_per_request']:.3f} ms CPU/request, "
                  f"other load {r['foreign_cores']} cores")
@@ -123,11 +128,12 @@ class Bench:
         p = self.plan
         rep: dict[str, Any] = {"redis": self.redis(), "open": {}, "saturation": {}}
         stacks.wait_flow_idle(self.engine)
+        target_rates = {e.target_rate for e, _ in self.endpoints.values()}
         for rate in p.rates:
-            apps = ["bare", "skeleton", "engine"] if rate == p.target_rate else ["skeleton", "engine"]
-            for app in apps:
+            references = ["bare", "skeleton"] if rate in target_rates else ["skeleton"]
+            for app in references + list(self.endpoints):
                 rep["open"][f"{app}@{rate:g}"] = self.open_loop(app, rate)
-        for app in ("bare", "skeleton", "engine"):
+        for app in ["bare", "skeleton", *self.endpoints]:
             rep["saturation"][app] = self.saturation(app)
         rep["flow_lag"] = self.flow_lag()
         rep["ingest"] = self.ingest()

@@ -7,6 +7,8 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from benchmarks import memory_report
+
 Rep = dict[str, Any]
 Path = tuple[str, ...]
 
@@ -58,46 +60,52 @@ def _per_core(us_per_unit: float | None) -> float | None:
     return None if not us_per_unit else 1e6 / us_per_unit
 
 
-def _open_row(reps: Sequence[Rep], rate: float, target_rate: float) -> list[str]:
-    e, s, b = f"engine@{rate:g}", f"skeleton@{rate:g}", f"bare@{rate:g}"
-    e50, e99 = med(reps, "open", e, "latency_ms", "p50"), med(reps, "open", e, "latency_ms", "p99")
+def _open_row(reps: Sequence[Rep], name: str, e: dict[str, Any], rate: float) -> list[str]:
+    k, s, b = f"{name}@{rate:g}", f"skeleton@{rate:g}", f"bare@{rate:g}"
+    e50, e99 = med(reps, "open", k, "latency_ms", "p50"), med(reps, "open", k, "latency_ms", "p99")
     s50, s99 = med(reps, "open", s, "latency_ms", "p50"), med(reps, "open", s, "latency_ms", "p99")
     limit = (f"skeleton p50 {cell(reps, 'open', s, 'latency_ms', 'p50')} / "
              f"p99 {cell(reps, 'open', s, 'latency_ms', 'p99')} ms")
     ok = None
     target = "—"
-    if rate == target_rate:
+    if rate == e["target_rate"]:
         limit += (f"; bare p50 {cell(reps, 'open', b, 'latency_ms', 'p50')} / "
                   f"p99 {cell(reps, 'open', b, 'latency_ms', 'p99')} ms; redis GET round trip "
                   f"p50 {cell(reps, 'redis', 'get', 'p50_ms', digits=3)} / "
                   f"p99 {cell(reps, 'redis', 'get', 'p99_ms', digits=3)} ms")
-        target = "p50 ≤ 1 ms, p99 ≤ 3 ms"
-        ok = None if e50 is None or e99 is None else (e50 <= 1.0 and e99 <= 3.0)
-    achieved = cell(reps, "open", e, "achieved_rate", digits=0)
-    return [f"decide latency @ {rate:g} req/s offered, open loop (ms; achieved {achieved} req/s)",
-            cell(reps, "open", e, "latency_ms", "p50"), cell(reps, "open", e, "latency_ms", "p99"), limit,
+        target = f"p50 ≤ {e['target_p50_ms']:g} ms, p99 ≤ {e['target_p99_ms']:g} ms"
+        ok = None if e50 is None or e99 is None else (e50 <= e["target_p50_ms"] and e99 <= e["target_p99_ms"])
+    achieved = cell(reps, "open", k, "achieved_rate", digits=0)
+    return [f"{name} latency @ {rate:g} req/s offered, open loop (ms; achieved {achieved} req/s)",
+            cell(reps, "open", k, "latency_ms", "p50"), cell(reps, "open", k, "latency_ms", "p99"), limit,
             f"p50 {ratio(e50, s50)}, p99 {ratio(e99, s99)} of skeleton", target, verdict(ok)]
+
+
+def _saturation_row(reps: Sequence[Rep], name: str, e: dict[str, Any]) -> list[str]:
+    e_sat, s_sat, b_sat = (med(reps, "saturation", app, "rps") for app in (name, "skeleton", "bare"))
+    e_cpu, s_cpu = (med(reps, "saturation", app, "cpu_ms_per_request") for app in (name, "skeleton"))
+    floor = e["min_saturation_vs_skeleton"]
+    return [
+        f"{name} saturation, wrk -t1 -c32 (req/s; latency p99 ms)",
+        cell(reps, "saturation", name, "rps", digits=0),
+        cell(reps, "saturation", name, "latency_ms", "p99"),
+        f"skeleton {cell(reps, 'saturation', 'skeleton', 'rps', digits=0)} req/s; "
+        f"bare {cell(reps, 'saturation', 'bare', 'rps', digits=0)} req/s; CPU per request: {name} "
+        f"{cell(reps, 'saturation', name, 'cpu_ms_per_request', digits=3)} ms, skeleton "
+        f"{cell(reps, 'saturation', 'skeleton', 'cpu_ms_per_request', digits=3)} ms",
+        f"{ratio(e_sat, s_sat)} of skeleton, {ratio(e_sat, b_sat)} of bare; "
+        f"CPU {ratio(e_cpu, s_cpu)} of skeleton",
+        f"≥ {floor:g}× skeleton",
+        verdict(None if e_sat is None or s_sat is None else e_sat >= floor * s_sat)]
 
 
 def table(results: dict[str, Any]) -> str:
     reps: list[Rep] = results["reps"]
     cfg = results["config"]
-    rows = [_open_row(reps, rate, cfg["target_rate"]) for rate in cfg["rates"]]
-
-    e_sat, s_sat, b_sat = (med(reps, "saturation", app, "rps") for app in ("engine", "skeleton", "bare"))
-    e_cpu, s_cpu = (med(reps, "saturation", app, "cpu_ms_per_request") for app in ("engine", "skeleton"))
-    rows.append([
-        "decide saturation, wrk -t1 -c32 (req/s; latency p99 ms)",
-        cell(reps, "saturation", "engine", "rps", digits=0),
-        cell(reps, "saturation", "engine", "latency_ms", "p99"),
-        f"skeleton {cell(reps, 'saturation', 'skeleton', 'rps', digits=0)} req/s; "
-        f"bare {cell(reps, 'saturation', 'bare', 'rps', digits=0)} req/s; CPU per request: engine "
-        f"{cell(reps, 'saturation', 'engine', 'cpu_ms_per_request', digits=3)} ms, skeleton "
-        f"{cell(reps, 'saturation', 'skeleton', 'cpu_ms_per_request', digits=3)} ms",
-        f"{ratio(e_sat, s_sat)} of skeleton, {ratio(e_sat, b_sat)} of bare; "
-        f"CPU {ratio(e_cpu, s_cpu)} of skeleton",
-        "≥ 0.5× skeleton",
-        verdict(None if e_sat is None or s_sat is None else e_sat >= 0.5 * s_sat)])
+    rows = []
+    for name, e in results["endpoints"].items():
+        rows += [_open_row(reps, name, e, rate) for rate in cfg["rates"]]
+        rows.append(_saturation_row(reps, name, e))
 
     ev, redis_w = med(reps, "ingest", "events_per_s"), med(reps, "redis", "set_pipelined16", "rps")
     rows.append([
@@ -144,7 +152,7 @@ def limits_table(results: dict[str, Any]) -> str:
         o = ("open", key)
         line(f"{key} req/s, open loop", (*o, "latency_ms", "p50"), (*o, "latency_ms", "p99"),
              (*o, "achieved_rate"), o)
-    for app in ("bare", "skeleton", "engine"):
+    for app in ("bare", "skeleton", *results["endpoints"]):
         s = ("saturation", app)
         line(f"{app} saturation (wrk -c32)", (*s, "latency_ms", "p50"), (*s, "latency_ms", "p99"),
              (*s, "rps"), s)
@@ -158,13 +166,14 @@ def cpu_table(results: dict[str, Any]) -> str:
     reps: list[Rep] = results["reps"]
     lines = ["| process, work | CPU | ratio to skeleton |", "|---|---|---|"]
     skel = med(reps, "saturation", "skeleton", "cpu_ms_per_request")
-    for app in ("bare", "skeleton", "engine"):
+    for app in ("bare", "skeleton", *results["endpoints"]):
         path = ("saturation", app, "cpu_ms_per_request")
-        lines.append(f"| {app}, ms per decide request at saturation | {cell(reps, *path, digits=3)} | "
+        lines.append(f"| {app}, ms per request at saturation | {cell(reps, *path, digits=3)} | "
                      f"{ratio(med(reps, *path), skel)} |")
-    for rate in results["config"]["rates"][:1]:
-        path = ("open", f"engine@{rate:g}", "cpu_ms_per_request")
-        lines.append(f"| engine, ms per decide request @ {rate:g} req/s | {cell(reps, *path, digits=3)} | "
+    for name in results["endpoints"]:
+        rate = results["config"]["rates"][0]
+        path = ("open", f"{name}@{rate:g}", "cpu_ms_per_request")
+        lines.append(f"| {name}, ms per request @ {rate:g} req/s | {cell(reps, *path, digits=3)} | "
                      f"{ratio(med(reps, *path), skel)} |")
     cfg = results["config"]
     lines.append(f"| API, µs per event ingested in batches of {cfg['ingest_batch']} | "
@@ -180,35 +189,37 @@ def usage_table(results: dict[str, Any]) -> str:
     reps: list[Rep] = results["reps"]
     cols = ["api", "dataflow", "redis", "scoring", "bare", "load", "other"]
     lines = ["| measurement | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
-    target = f"{results['config']['target_rate']:g}"
-    runs = [("decide @ " + target + " req/s", ("open", f"engine@{target}")),
-            ("skeleton @ " + target + " req/s", ("open", f"skeleton@{target}")),
-            ("decide saturation", ("saturation", "engine")),
-            ("skeleton saturation", ("saturation", "skeleton")),
-            ("bare saturation", ("saturation", "bare")), ("events ingest", ("ingest",)),
-            ("flow lag run", ("flow_lag",))]
+    runs: list[tuple[str, Path]] = []
+    for name, e in results["endpoints"].items():
+        rate = f"{e['target_rate']:g}"
+        runs += [(f"{name} @ {rate} req/s", ("open", f"{name}@{rate}")),
+                 (f"skeleton @ {rate} req/s", ("open", f"skeleton@{rate}")),
+                 (f"{name} saturation", ("saturation", name))]
+    runs += [("skeleton saturation", ("saturation", "skeleton")),
+             ("bare saturation", ("saturation", "bare")), ("events ingest", ("ingest",)),
+             ("flow lag run", ("flow_lag",))]
     for name, path in runs:
         lines.append(f"| {name} | " + " | ".join(cell(reps, *path, "usage", "cores", c) for c in cols) + " |")
     return "\n".join(lines)
 
 
-def mix_table(results: dict[str, Any]) -> str:
+def mix_table(results: dict[str, Any], name: str) -> str:
     reps: list[Rep] = results["reps"]
-    lines = ["| decide run (sums over repetitions) | contact | wait | of which contact_locked | contention "
-             "| errors or unfinished |", "|---|---|---|---|---|---|"]
-    keys = sorted((k for k in reps[0]["open"] if k.startswith("engine@")),
+    mix = results["endpoints"][name]["mix"]
+    lines = [f"| {name} run (sums over repetitions) | " + " | ".join(mix) + " | errors or unfinished |",
+             "|---|" + "---|" * (len(mix) + 1)]
+    keys = sorted((k for k in reps[0]["open"] if k.startswith(f"{name}@")),
                   key=lambda k: float(k.split("@")[1]))
     for key in keys:
         runs = [r["open"][key] for r in reps]
-        tot = {n: sum(run["mix"].get(n, 0) for run in runs) for n in ("contact", "wait", "contact_locked",
-                                                                         "contention")}
+        tot = [sum(run["mix"].get(m, 0) for run in runs) for m in mix]
         bad = sum(run["completed"] - run["ok"] + run["errors"]["socket"] + run["errors"]["parse"]
                   + run["errors"]["unfinished"] for run in runs)
-        lines.append(f"| {key} | {tot['contact']} | {tot['wait']} | {tot['contact_locked']} | "
-                     f"{tot['contention']} | {bad} |")
-    sat = [r["saturation"]["engine"] for r in reps]
-    lines.append(f"| engine saturation (wrk) | {sum(s['matches']['contact'] for s in sat)} | "
-                 f"{sum(s['matches']['wait'] for s in sat)} | — | — | {sum(s['non2xx'] for s in sat)} |")
+        lines.append(f"| {key} | " + " | ".join(str(t) for t in tot) + f" | {bad} |")
+    sat = [r["saturation"][name] for r in reps]
+    tot = [sum(s["matches"].get(m, 0) for s in sat) for m in mix]
+    lines.append(f"| {name} saturation (wrk) | " + " | ".join(str(t) for t in tot)
+                 + f" | {sum(s['non2xx'] for s in sat)} |")
     return "\n".join(lines)
 
 
@@ -252,17 +263,17 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         usage_table(results),
         "",
-        "## Decide answers",
+        "## Answers",
         "",
-        mix_table(results),
-        "",
+        *(mix_table(results, name) + "\n" for name in results["endpoints"]),
+        memory_report.markdown(results),
         "## Set-up",
         "",
         f"- engine: {results.get('engine_source')}",
         f"- pinning (`--pin {cfg['pin']}`): {cfg['pinning']}",
         f"- {cfg['accounts']:,} accounts (MX, America/Mexico_City, 2–3 contact points); decide bodies "
         f"walk the accounts in passes, `now` moving {cfg['pass_days']} days per pass "
-        f"({results.get('decide_passes', 0):.1f} passes used)",
+        f"({(results.get('passes') or {}).get('decide') or 0:.1f} passes used)",
         f"- open loop: {cfg['open_duration_s']:g} s after {cfg['warmup_s']:g} s warm-up, 64 connections; "
         f"saturation: wrk -t1 -c32 -d{cfg['sat_duration_s']:g}s",
         f"- gc.freeze() after start-up: reference apps yes; engine {results.get('engine_gc_freeze')}",

@@ -2,9 +2,11 @@
 
 Starts a private redis-server, the two reference apps of benchmarks/skeleton.py and the
 engine (API + dataflow), then per repetition, interleaved so drift hits every app alike:
-the Redis round trip; decide at constant offered rates (open loop) beside the skeleton (and
-the bare app at the target rate); saturation with wrk for bare, skeleton and engine; the
-dataflow's lag at a constant event rate; events ingest at saturation. Writes
+the Redis round trip; each endpoint of benchmarks/endpoints.py at constant offered rates
+(open loop) beside the skeleton (and the bare app at the target rate); saturation with wrk
+for bare, skeleton and each endpoint; the dataflow's lag at a constant event rate; events
+ingest at saturation. Then the processes' peak memory, and Redis bytes per account on a
+redis-server and engine of their own (benchmarks/footprint.py). Writes
 benchmarks/results/speed.md and speed.json (speed-quick.* with --quick). Every process is
 stopped on the way out.
 """
@@ -22,7 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import procs, report, stacks, tools, workload
+from benchmarks import footprint, memory, procs, report, stacks, tools, workload
+from benchmarks.endpoints import ENDPOINTS
 from benchmarks.phases import Bench, Plan
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -39,9 +42,11 @@ LAYOUTS: dict[str, dict[str, list[int] | None]] = {
 def plan_for(args: argparse.Namespace) -> Plan:
     if args.quick:
         p = Plan(mode="quick", reps=1, rates=[1000.0], open_duration_s=3.0, warmup_s=0.5, sat_duration_s=3.0,
-                 flow_duration_s=5.0, ingest_duration_s=3.0, seed_events=5_000)
+                 flow_duration_s=5.0, ingest_duration_s=3.0, seed_events=5_000, footprint_stages=(20_000,))
     else:
         p = Plan(mode="full", reps=args.reps, rates=[200.0, 500.0, 1000.0, 2000.0])
+    if args.footprint is not None:
+        p.footprint_stages = tuple(int(n) for n in args.footprint.split(",") if n)
     p.pin = args.pin
     p.pinning = LAYOUTS[args.pin]
     return p
@@ -97,19 +102,30 @@ def run(p: Plan, engine_ref: str | None = None) -> dict[str, Any]:
             events = workload.EventCursor(p.accounts, st.tmp)
             stacks.post_events(engine.port, events, p.seed_events)
             log(f"seeded {p.seed_events} events; dataflow idle after {stacks.wait_flow_idle(engine):.1f} s")
-            decide = workload.DecideCursor(p.accounts, st.tmp)
+            endpoints = {}
+            for e in ENDPOINTS:
+                if e.setup:
+                    e.setup(engine.port)
+                endpoints[e.name] = (e, e.bodies(p.accounts, st.tmp))
+            results["endpoints"] = {e.name: e.describe() for e, _ in endpoints.values()}
             stateless = workload.stateless_decide_bodies(p.accounts, st.tmp / "stateless.txt")
             results["loadgen_check"] = loadgen_check(bare, stateless, 3.0 if p.mode == "quick" else 5.0,
                                                      pin["load"])
             c = results["loadgen_check"]
             log(f"loadgen check on bare: openloop {c['openloop_closed']['achieved_rate']:.0f}/s, "
                 f"wrk {c['wrk']['rps']:.0f}/s")
-            bench = Bench(p, st, engine, {"bare": bare, "skeleton": scoring, "engine": engine.port},
-                          srv.port, decide, events, stateless, log)
+            bench = Bench(p, st, engine, {"bare": bare, "skeleton": scoring}, srv.port, endpoints, events,
+                          stateless, log)
             for i in range(p.reps):
                 log(f"--- repetition {i + 1}/{p.reps}")
                 results["reps"].append(bench.repetition())
-            results["decide_passes"] = decide.passes
+            results["passes"] = {name: getattr(b, "passes", None) for name, (_, b) in endpoints.items()}
+            results["memory"] = memory.snapshot(st.named_pids())
+            peaks = (f"{name} {m['hwm_mb']:.0f} MB" for name, m in results["memory"].items())
+            log("peak memory (VmHWM): " + ", ".join(peaks))
+            if p.footprint_stages:
+                results["footprint"] = footprint.run(
+                    st, footprint.FootprintPlan(stages=p.footprint_stages), pin, src, log)
         except Exception:
             st.keep_logs(RESULTS / "logs")
             print(f"failed; process logs kept in {RESULTS / 'logs'}", file=sys.stderr)
@@ -127,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--engine-ref", metavar="REF",
                     help="benchmark the engine at this commit (git archive into a temp dir) instead of "
                          "the work tree, e.g. HEAD while the work tree is being edited")
+    ap.add_argument("--footprint", metavar="N,N", help="accounts loaded for Redis bytes per account, in "
+                    "stages (default 100000,1000000; 20000 with --quick; empty to skip)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where speed.md and speed.json go")
     args = ap.parse_args(argv)
     if (os.cpu_count() or 0) < 2 and args.pin != "none":

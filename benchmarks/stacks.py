@@ -4,12 +4,15 @@ reference apps of benchmarks/skeleton.py."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 import redis
@@ -27,17 +30,18 @@ class Engine:
 
 
 def start_engine(st: Stack, redis_url: str, api_cores: Sequence[int] | None,
-                 flow_cores: Sequence[int] | None, src: Path = ROOT) -> Engine:
+                 flow_cores: Sequence[int] | None, src: Path = ROOT, prefix: str = "") -> Engine:
+    """API and dataflow, named `api` and `dataflow` in the stack (after `prefix`)."""
     env = base_env(src)
     env.pop("CADENCIA_CONFIG", None)  # the embedded demo.toml
     env.pop("CADENCIA_FLOW_STATE_DIR", None)
     env["CADENCIA_REDIS_URL"] = redis_url
-    prom = st.tmp / "prometheus"
+    prom = st.tmp / f"{prefix}prometheus"
     prom.mkdir()
     env["PROMETHEUS_MULTIPROC_DIR"] = str(prom)
-    port = st.start_uvicorn("api", "engine.asgi:create_app", env, api_cores, factory=True, cwd=src)
+    port = st.start_uvicorn(f"{prefix}api", "engine.asgi:create_app", env, api_cores, factory=True, cwd=src)
     # no recovery store: the default of `cadencia run`
-    flow = st.start("dataflow", [sys.executable, "-m", "engine.flowmain"], env, flow_cores, cwd=src)
+    flow = st.start(f"{prefix}dataflow", [sys.executable, "-m", "engine.flowmain"], env, flow_cores, cwd=src)
     return Engine(port, flow, redis_url)
 
 
@@ -48,15 +52,47 @@ def start_reference_apps(st: Stack, redis_url: str, cores: Sequence[int] | None)
     return bare, scoring
 
 
-def load_accounts(port: int, n: int, batch: int = 1000) -> float:
-    """PUT /v1/accounts in batches; returns accounts per second."""
-    docs = workload.accounts(n)
+def send_all(port: int, method: str, path: str, bodies: Iterator[bytes], ok: int,
+             content_type: str = "application/json", connections: int = 4) -> list[bytes]:
+    """Send every body on `connections` connections at once, each waiting for its answer (the
+    bodies are made as they are needed); returns the answers in no particular order."""
+    lock = threading.Lock()
+    answers: list[bytes] = []
+    failures: list[str] = []
+
+    def worker() -> None:
+        while not failures:
+            with lock:
+                body = next(bodies, None)
+            if body is None:
+                return
+            status, answer = http_send(port, method, path, body, content_type)
+            if status != ok:
+                failures.append(f"{method} {path} answered {status}: {answer[:300]!r}")
+            answers.append(answer)
+
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise RuntimeError(failures[0])
+    return answers
+
+
+def put_accounts(port: int, docs: Iterator[dict[str, Any]], count: int, batch: int = 1000,
+                 connections: int = 4) -> float:
+    """PUT /v1/accounts: the next `count` docs in batches; returns accounts per second."""
+    bodies = (orjson.dumps(list(itertools.islice(docs, min(batch, count - i))))
+              for i in range(0, count, batch))
     started = time.perf_counter()
-    for i in range(0, n, batch):
-        status, body = http_send(port, "PUT", "/v1/accounts", orjson.dumps(docs[i:i + batch]))
-        if status != 200:
-            raise RuntimeError(f"PUT /v1/accounts answered {status}: {body[:300]!r}")
-    return n / (time.perf_counter() - started)
+    send_all(port, "PUT", "/v1/accounts", bodies, 200, connections=connections)
+    return count / (time.perf_counter() - started)
+
+
+def load_accounts(port: int, n: int, batch: int = 1000) -> float:
+    return put_accounts(port, workload.account_docs(n), n, batch)
 
 
 def post_events(port: int, events: workload.EventCursor, count: int, batch: int = 1000) -> int:

@@ -9,7 +9,7 @@ import io
 import json
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +54,17 @@ def openloop(port: int, path: str, bodies: Path, rate: float, duration_s: float,
     return json.loads(out.stdout)
 
 
-def wrk(port: int, path: str, bodies: Path, *, threads: int = 1, connections: int = 32,
-        duration_s: float = 10.0, cores: Sequence[int] | None = None) -> dict[str, Any]:
-    """wrk closed loop, POSTing the bodies of `bodies` (one per line) in turn."""
+def wrk(port: int, path: str, bodies: Path, mix: Mapping[str, str] | None = None, *, threads: int = 1,
+        connections: int = 32, duration_s: float = 10.0,
+        cores: Sequence[int] | None = None) -> dict[str, Any]:
+    """wrk closed loop, POSTing the bodies of `bodies` (one per line) in turn; `mix` maps a
+    substring of an answer to a name, and the answers holding each are counted."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed")
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(duration_s)}s", "--latency",
             "-s", str(WRK_LUA), f"http://127.0.0.1:{port}{path}", "--", str(bodies)]
+    for needle, name in (mix or {}).items():
+        argv += [name, needle]
     out = subprocess.run(_pinned(argv, cores), check=True, capture_output=True, text=True,
                          timeout=duration_s + 30)
     for line in out.stdout.splitlines():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,9 @@ def account_id(i: int) -> str:
     return f"B-{i:06d}"
 
 
-def accounts(n: int, seed: int = 1) -> list[dict[str, Any]]:
+def account_docs(n: int, seed: int = 1) -> Iterator[dict[str, Any]]:
+    """`n` realistic accounts, generated one at a time: 2-3 contact points, attributes."""
     rng = random.Random(seed)
-    out = []
     for i in range(n):
         mobile = f"+52155{i:08d}"
         points: list[dict[str, Any]] = [
@@ -42,15 +43,18 @@ def accounts(n: int, seed: int = 1) -> list[dict[str, Any]]:
         if rng.random() < 0.5:
             points.append({"id": "h1", "type": "landline", "address": f"+52333{i:07d}",
                            "network": "telmex", "channels": ["voice"]})
-        out.append({
+        yield {
             "account_id": account_id(i), "portfolio": rng.choice(PORTFOLIOS), "product": "credit_card",
             "balance": round(rng.uniform(300, 60_000), 2), "currency": "MXN",
             "days_past_due": rng.randint(1, 120), "country": "MX", "region": "MX-JAL",
             "timezone": "America/Mexico_City",
             "attributes": {"risk_score": rng.randint(450, 800), "segment": rng.choice("ABC")},
             "contact_points": points,
-        })
-    return out
+        }
+
+
+def accounts(n: int, seed: int = 1) -> list[dict[str, Any]]:
+    return list(account_docs(n, seed))
 
 
 def _stride(n: int) -> int:
@@ -134,3 +138,23 @@ class EventCursor:
         self.files += 1
         path.write_bytes(RS.join(self.batch(size) for _ in range(batches)))
         return path
+
+
+MESSAGING = ("sms", "whatsapp", "email")
+
+
+def activity_events(i: int, decision: dict[str, Any] | None) -> list[bytes]:
+    """A day's activity on account i after one decision: the message delivered and read
+    (attributed to the decision when it chose a messaging channel), then an unanswered call."""
+    acct = account_id(i)
+    ts = [(BASE_NOW + timedelta(hours=1, minutes=m)).isoformat() for m in (0, 5, 30)]
+    msg: dict[str, Any] = {"account_id": acct, "type": "message", "channel": "sms"}
+    if decision and decision.get("action") == "contact" and decision.get("channel") in MESSAGING:
+        msg |= {"channel": decision["channel"], "decision_id": decision["decision_id"],
+                "contact_point_id": decision["contact_point_id"]}
+    return [
+        orjson.dumps(msg | {"event_id": f"act-{i}-0", "ts": ts[0], "status": "delivered"}),
+        orjson.dumps(msg | {"event_id": f"act-{i}-1", "ts": ts[1], "status": "read"}),
+        orjson.dumps({"event_id": f"act-{i}-2", "ts": ts[2], "type": "call", "status": "no_answer",
+                      "account_id": acct, "channel": "voice", "contact_point_id": "m1"}),
+    ]

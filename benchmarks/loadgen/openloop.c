@@ -14,6 +14,8 @@
  * used in order and cycled; -n bounds the number of requests. The run is bounded by -d
  * seconds plus a drain of -D seconds; requests unanswered by then count as "unfinished" and
  * enter the latency histogram with their latency so far (a lower bound).
+ * Each histogram is printed whole too ("histogram_us": [[lower bound, count], ...]), so the
+ * distribution can be plotted or recombined later.
  *
  * Loopback only: the target must be 127.0.0.1. Output: one JSON object on stdout.
  */
@@ -62,6 +64,12 @@ static int bucket_of(uint64_t us) {
     return idx < NBUCKETS ? idx : NBUCKETS - 1;
 }
 
+static uint64_t bucket_lo(int idx) {
+    if (idx < 128) return (uint64_t)idx;
+    int shift = (idx - 128) / SUB + 1;
+    return (uint64_t)((idx - 128) % SUB + SUB) << shift;
+}
+
 static double bucket_mid(int idx) {
     if (idx < 128) return idx;
     int shift = (idx - 128) / SUB + 1;
@@ -95,10 +103,19 @@ static double hist_quantile_ms(const hist_t *h, double q) {
 
 static void hist_json(const char *name, const hist_t *h) {
     printf("\"%s\": {\"n\": %" PRIu64 ", \"mean\": %.4f, \"p50\": %.4f, \"p90\": %.4f, "
-           "\"p99\": %.4f, \"p999\": %.4f, \"max\": %.4f}",
+           "\"p99\": %.4f, \"p999\": %.4f, \"max\": %.4f",
            name, h->n, h->n ? h->sum_us / (double)h->n / 1000.0 : 0.0, hist_quantile_ms(h, 0.50),
            hist_quantile_ms(h, 0.90), hist_quantile_ms(h, 0.99), hist_quantile_ms(h, 0.999),
            (double)h->max_us / 1000.0);
+    /* the raw distribution: [lower bound in us, count] of every bucket that holds any */
+    printf(", \"histogram_us\": [");
+    int first = 1;
+    for (int i = 0; i < NBUCKETS; i++) {
+        if (!h->counts[i]) continue;
+        printf("%s[%" PRIu64 ", %" PRIu64 "]", first ? "" : ", ", bucket_lo(i), h->counts[i]);
+        first = 0;
+    }
+    printf("]}");
 }
 
 /* ---- options ---------------------------------------------------------------------------- */
