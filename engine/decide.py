@@ -36,6 +36,7 @@ from policy.caps import History, cap_block
 ALL_CHANNELS = ("voice", "ivr", "sms", "whatsapp", "email")
 CONTACT_HISTORY_S = 8 * 86400  # reserved contacts read for the frequency rules (all span ≤ 7 days)
 MAX_ATTEMPTS = 3
+OWN_CONTACT_POINTS_ONLY = frozenset({"MX"})  # CONDUSEF: only the debtor's own contact points
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +150,7 @@ def plan(
     """`immediate`: the contact must happen now (a dialer's lead), not at a later hour."""
     live = row.live()
     history = row.history()
-    blocks = account_blocks(live, account.balance, account.timezone, now)
+    blocks = account_blocks(live, account.balance, account.timezone, now, settings.dispute_hold_s)
     reminder = None
     if [b.rule for b in blocks] == ["promise_pending"] and live.promise is not None:
         since = [c.channel for c in history.contacts if c.ts >= live.promise.ts]
@@ -169,7 +170,7 @@ def plan(
         b = channel_block(live, c)
         if b is not None:
             channel_blocks.append(b)
-        elif any(c in p.channels for p in account.contact_points):
+        elif any(c in p.channels for p in usable_points(account)):
             channels.append(c)
     if not channels:
         if reminder is not None:
@@ -330,6 +331,13 @@ def _carrier(
     return route.carrier, f"carrier_asr={route.asr:.3f}"
 
 
+def usable_points(account: Account) -> tuple[ContactPoint, ...]:
+    """The contact points a collection contact may use: in MX, only the debtor's own."""
+    if account.country in OWN_CONTACT_POINTS_ONLY:
+        return tuple(p for p in account.contact_points if p.owner == "debtor")
+    return account.contact_points
+
+
 class Pair(NamedTuple):
     """A channel on one of the debtor's contact points, with its hour-free scoring terms."""
 
@@ -354,7 +362,7 @@ def _pairs(
 ) -> list[Pair]:
     cost, carrier = settings.contact_costs[channel]
     out = []
-    for p in account.contact_points:
+    for p in usable_points(account):
         if channel in p.channels:
             numeric = numeric_x(view, channel, p.id, balance)
             keys = onehot_keys(channel, bucket, p.type)

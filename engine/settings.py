@@ -133,6 +133,12 @@ class Settings:
         return bool(self.tokens)
 
     @cached_property
+    def dispute_hold_s(self) -> float | None:
+        """`[policy.dispute] hold_days`: how long a dispute holds contact; None: until resolved."""
+        days = self.policy.get("dispute", {}).get("hold_days")
+        return None if days is None else float(days) * 86400
+
+    @cached_property
     def caps(self) -> Caps:
         """The operation's own frequency caps, `[policy.caps]`."""
         return Caps.from_config(self.policy.get("caps"))
@@ -232,6 +238,9 @@ def from_dict(raw: dict[str, Any]) -> Settings:
         settings.caps  # noqa: B018 - built now so that a bad key fails at load, not at a decision
     except TypeError as exc:
         raise ConfigError(f"[policy.caps]: {exc}") from exc
+    dispute = settings.policy.get("dispute", {})
+    if set(dispute) - {"hold_days"} or not isinstance(dispute.get("hold_days", 0), int | float):
+        raise ConfigError("[policy.dispute] takes one key, hold_days (a number of days)")
     d = settings.decisions
     if not 0 < d.response_window_hours <= d.attribution_hours:
         raise ConfigError("[decisions] response_window_hours must be > 0 and <= attribution_hours")

@@ -31,6 +31,7 @@ class ContactPoint(msgspec.Struct, frozen=True):
     channels: tuple[Channel, ...] = ()
     network: str | None = None
     timezone: str | None = None
+    owner: Literal["debtor", "third_party"] = "debtor"  # whose address it is (a reference, an employer)
 
 
 class Account(msgspec.Struct, frozen=True):

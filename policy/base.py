@@ -48,13 +48,19 @@ def end_of_day(day: str, timezone: str) -> float:
     return datetime(d.year, d.month, d.day, tzinfo=zone(timezone)).timestamp()
 
 
-def account_blocks(live: Live, balance: float, timezone: str, now: float) -> list[Block]:
-    """Rules that hold back every channel of the account at `now`."""
+def account_blocks(
+    live: Live, balance: float, timezone: str, now: float, dispute_hold_s: float | None = None
+) -> list[Block]:
+    """Rules that hold back every channel of the account at `now`. A dispute holds every
+    contact until an operator resolves it, or for `dispute_hold_s` when the operation's
+    dispute rule sets a period (`[policy.dispute] hold_days`)."""
     blocks = []
     if balance > 0 and live.paid_total >= balance - 1e-9:
         blocks.append(Block("paid"))
     if live.dispute_at is not None and live.dispute_at <= now:
-        blocks.append(Block("dispute"))
+        until = None if dispute_hold_s is None else live.dispute_at + dispute_hold_s
+        if until is None or now < until:
+            blocks.append(Block("dispute", until))
     p = live.promise
     if p is not None and p.ts <= now and live.paid_total - p.paid_before < p.amount - 1e-9:
         until = end_of_day(p.due_date, timezone)

@@ -127,3 +127,28 @@ def test_one_promise_reminder_on_a_digital_channel_near_the_due_date(api):
     )
     again = decide(api, now="2026-03-05T09:00:00-06:00", horizon_hours=8)  # one reminder, not two
     assert again["action"] == "wait" and again["reasons"] == ["promise_pending"]
+
+
+def test_mexico_contacts_only_the_debtors_own_contact_points(api):
+    reference = {
+        "id": "r1",
+        "type": "mobile",
+        "address": "+5213300000001",
+        "owner": "third_party",
+        "channels": ["voice", "sms", "whatsapp"],
+    }
+    doc = account("MX-1", contact_points=[reference])
+    assert (
+        api.put(
+            "/v1/accounts",
+            json=[
+                doc,
+                account("US-1", country="US", timezone="America/New_York", contact_points=[reference]),
+            ],
+        ).status_code
+        == 200
+    )
+    mx = api.post("/v1/decide", json={"account_id": "MX-1", "now": "2026-03-02T10:00:00-06:00"}).json()
+    assert mx["action"] == "wait" and mx["reasons"] == ["no_channel"]
+    us = api.post("/v1/decide", json={"account_id": "US-1", "now": "2026-03-02T10:00:00-05:00"}).json()
+    assert us["action"] == "contact" and us["contact_point_id"] == "r1"

@@ -87,6 +87,12 @@ def test_dispute_blocks_from_its_time_and_only_an_event_lifts_it(dispute_at, blo
     assert blocks == ([Block("dispute")] if blocked else [])
 
 
+@pytest.mark.parametrize(("age_s", "blocked"), [(0, True), (30 * 86400 - 1, True), (30 * 86400, False)])
+def test_the_operations_dispute_rule_holds_for_its_period(age_s, blocked):
+    blocks = account_blocks(Live(dispute_at=NOW - age_s), 500.0, BOGOTA, NOW, dispute_hold_s=30 * 86400)
+    assert blocks == ([Block("dispute", NOW - age_s + 30 * 86400)] if blocked else [])
+
+
 PROMISE = Promise(amount=100.0, due_date="2026-03-05", ts=NOW - 3600, paid_before=40.0)
 END_OF_DUE = utc("2026-03-06T05:00:00+00:00")  # midnight after 2026-03-05 in Bogota
 
