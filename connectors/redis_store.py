@@ -97,6 +97,10 @@ class AccountRow:
             p = orjson.loads(f[b"ptp"])
             promise = Promise(p["amount"], p["due_date"], p["ts"], float(f.get(b"ptp_paid", b"0")))
         optouts = {k[3:].decode(): float(v) for k, v in f.items() if k.startswith(b"oo:")}
+        intent_at, intent = None, None
+        if b"intent" in f:
+            ts, _, said = f[b"intent"].decode().partition("|")
+            intent_at, intent = float(ts), said
         return Live(
             ver=int(f.get(b"ver", b"0")),
             lock=lock,
@@ -104,6 +108,8 @@ class AccountRow:
             promise=promise,
             paid_total=float(f.get(b"paid", b"0")),
             dispute_at=float(f[b"disp"]) if b"disp" in f else None,
+            intent=intent,
+            intent_at=intent_at,
         )
 
 

@@ -29,8 +29,16 @@ from models.candidates import dpd_bucket, hour_affinity, hour_x, numeric_x, oneh
 from models.carriers import route_seed
 from models.contact import CHANNEL_INDEX, Scorer
 from models.explore import normals, thompson_logit
-from policy import windows
-from policy.base import DIGITAL_CHANNELS, Block, account_blocks, channel_block, eligible_again, reminder_days
+from policy import journeys, windows
+from policy.base import (
+    DIGITAL_CHANNELS,
+    Block,
+    Live,
+    account_blocks,
+    channel_block,
+    eligible_again,
+    reminder_days,
+)
 from policy.caps import History, cap_block
 
 ALL_CHANNELS = ("voice", "ivr", "sms", "whatsapp", "email")
@@ -151,6 +159,11 @@ def plan(
     live = row.live()
     history = row.history()
     blocks = account_blocks(live, account.balance, account.timezone, now, settings.dispute_hold_s)
+    journey = journeys.select(settings.journeys, facts(account, live), now) if settings.journeys else None
+    if journey is not None:
+        held = journeys.journey_block(journey, [c.ts for c in history.contacts], now)
+        if held is not None:
+            blocks.append(held)
     reminder = None
     if [b.rule for b in blocks] == ["promise_pending"] and live.promise is not None:
         since = [c.channel for c in history.contacts if c.ts >= live.promise.ts]
@@ -158,7 +171,7 @@ def plan(
     if blocks and reminder is None:
         return Wait(blocks, eligible_again(blocks))
 
-    wanted = req.channels or ALL_CHANNELS
+    wanted = journeys.allowed_channels(journey, req.channels or ALL_CHANNELS)
     if reminder is not None:  # the one reminder a pending promise allows: digital, near the due date
         wanted = tuple(c for c in wanted if c in DIGITAL_CHANNELS)
     configured = settings.channels or {c: None for c in ALL_CHANNELS}
@@ -193,10 +206,26 @@ def plan(
             windows.next_window_start(now, account.timezone, window, country=account.country),
         )
 
-    choice = best_contact(account, view, scorer, settings, now, channels, slots, history, window)
-    if reminder is not None and isinstance(choice, Contact):
-        choice.reasons.append("promise_reminder")
+    choice = best_contact(account, view, scorer, settings, now, channels, slots, history, window, journey)
+    if isinstance(choice, Contact):
+        if reminder is not None:
+            choice.reasons.append("promise_reminder")
+        if journey is not None:
+            choice.reasons.append(f"journey={journey.id}")
     return choice
+
+
+def facts(account: Account, live: Live) -> journeys.Facts:
+    return journeys.Facts(
+        account.portfolio,
+        account.product,
+        account.country,
+        account.days_past_due,
+        account.balance,
+        account.attributes,
+        live.intent,
+        live.intent_at,
+    )
 
 
 def best_contact(
@@ -209,6 +238,7 @@ def best_contact(
     slots: list[tuple[float, int]],
     history: History,
     window: windows.WeekWindow,
+    journey: journeys.Journey | None = None,
 ) -> Contact | Wait:
     """Score every (channel, permitted hour) at once; each channel on its best contact point.
 
@@ -247,7 +277,7 @@ def best_contact(
     channel, point, channel_cost, carrier = pair.channel, pair.point, pair.cost, pair.carrier
     bx = dict.fromkeys(pair.keys, 1.0) | pair.numeric
     send_at, hour = slots[hi]
-    template = choose_template(settings, scorer, account, channel, bucket, z[p_resp.size :])
+    template = choose_template(settings, scorer, account, channel, bucket, z[p_resp.size :], journey)
     reasons = [
         f"best_hour={hour}",
         f"p_response={p_resp[ci, hi]:.3f}",
@@ -372,7 +402,13 @@ def _pairs(
 
 
 def choose_template(
-    settings: Settings, scorer: Scorer, account: Account, channel: str, bucket: str, z: np.ndarray
+    settings: Settings,
+    scorer: Scorer,
+    account: Account,
+    channel: str,
+    bucket: str,
+    z: np.ndarray,
+    journey: journeys.Journey | None = None,
 ) -> str | None:
     """Thompson sampling among the templates configured for this channel, DPD and portfolio;
     `z` holds one standard normal per configured template."""
@@ -383,6 +419,7 @@ def choose_template(
         and t.days_past_due_min <= account.days_past_due <= t.days_past_due_max
         and (t.portfolio is None or t.portfolio == account.portfolio)
     ]
+    eligible = journeys.allowed_templates(journey, eligible)
     if not eligible:
         return None
     return scorer.templates.choose(channel, bucket, eligible, z[: len(eligible)])[0]

@@ -17,6 +17,8 @@ from typing import Any
 from models.carriers import RouterConfig
 from models.routing import least_cost
 from policy.caps import Caps
+from policy.journeys import Journey, JourneyError
+from policy.journeys import from_config as journeys_from_config
 
 CHANNELS = ("voice", "ivr", "sms", "whatsapp", "email")
 CARRIER_CHANNELS = ("voice", "ivr", "sms")
@@ -125,6 +127,7 @@ class Settings:
     flow: FlowSettings = field(default_factory=FlowSettings)
     policy: dict[str, Any] = field(default_factory=dict)
     routing: RouterConfig = field(default_factory=RouterConfig)
+    journeys: tuple[Journey, ...] = ()
     webhooks: dict[str, dict[str, str]] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)  # bearer token -> role
 
@@ -206,6 +209,10 @@ def from_dict(raw: dict[str, Any]) -> Settings:
     for t in templates:
         if t.channel not in CHANNELS:
             raise ConfigError(f"template {t.id!r}: unknown channel {t.channel!r}")
+    try:
+        journeys = journeys_from_config(raw.pop("journeys", []), {t.id for t in templates})
+    except JourneyError as exc:
+        raise ConfigError(str(exc)) from exc
     money = raw.pop("money", {})
     auth = raw.pop("auth", {})
     tokens = {}
@@ -229,6 +236,7 @@ def from_dict(raw: dict[str, Any]) -> Settings:
         flow=_build(FlowSettings, raw.pop("flow", {}), "flow"),
         policy=raw.pop("policy", {}),
         routing=_build(RouterConfig, raw.pop("routing", {}), "routing"),
+        journeys=journeys,
         webhooks=webhooks,
         tokens=tokens,
     )

@@ -20,6 +20,36 @@ def is_optout_reply(event: Event) -> bool:
     return event.text.strip().strip(".!").upper() in OPTOUT_WORDS or event.intent == "optout"
 
 
+# What a debtor in hardship writes, in the operation's languages (Spanish and English). A
+# gateway's own classifier may send `intent` instead; it wins.
+HARDSHIP_WORDS = (
+    "no tengo trabajo",
+    "sin trabajo",
+    "desemplead",
+    "me despidieron",
+    "no tengo dinero",
+    "no puedo pagar",
+    "enferm",
+    "hospital",
+    "lost my job",
+    "unemployed",
+    "laid off",
+    "can't pay",
+    "cannot pay",
+    "medical",
+)
+
+
+def reply_intent(event: Event) -> str | None:
+    """The intent of a reply: the gateway's `intent`, else `hardship` when the text says so."""
+    if event.type != "reply":
+        return None
+    if event.intent:
+        return event.intent
+    text = (event.text or "").lower()
+    return "hardship" if any(w in text for w in HARDSHIP_WORDS) else None
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     attempt: bool = False  # a contact attempt that no decision of ours announced

@@ -35,6 +35,8 @@ class Live:
     promise: Promise | None = None
     paid_total: float = 0.0
     dispute_at: float | None = None
+    intent: str | None = None  # the debtor's last reply intent, and when
+    intent_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from features.outcomes import classify, is_optout_reply
+from features.outcomes import classify, is_optout_reply, reply_intent
 from features.records import Event
 
 
@@ -26,6 +26,9 @@ def ops_for(event: Event) -> list[list[Any]]:
     if t == "dispute":
         return [["dispute", event.ts], ["release", "", "dispute"]]
     ops: list[list[Any]] = []
+    intent = reply_intent(event)
+    if intent is not None:  # journeys may follow what the debtor said (hardship: an agent)
+        ops.append(["intent", event.ts, intent])
     outcome = classify(event)
     if outcome.right_party:  # a telephone conversation with the debtor (US: 7 quiet days)
         ops.append(["conversation", event.ts])

@@ -6,6 +6,7 @@
 --   event id, account id, has-decision flag ('1'/'0'), record JSON, ops JSON
 -- ops: {"optout", channel, ts} | {"promise", json, ts} | {"pay", amount} | {"dispute", ts}
 --      | {"release", decision_id or "", revoke reason?} | {"conversation", ts} | {"direct", ts, channel}
+--      | {"intent", ts, intent}: the debtor's last reply intent (journeys)
 -- A release with a reason revokes the live reservation: `revoked` = decision id|reason.
 -- Returns {applied, duplicates}.
 local applied, dups = 0, 0
@@ -40,6 +41,13 @@ for i = 0, n - 1 do
       elseif name == 'conversation' then
         if tonumber(op[2]) > tonumber(redis.call('HGET', acct, 'conv') or '-1e18') then
           redis.call('HSET', acct, 'conv', op[2])
+          changed = true
+        end
+      elseif name == 'intent' then
+        local prev = redis.call('HGET', acct, 'intent')
+        local prev_ts = prev and tonumber(string.match(prev, '^[^|]+')) or -1e18
+        if tonumber(op[2]) > prev_ts then
+          redis.call('HSET', acct, 'intent', op[2] .. '|' .. op[3])
           changed = true
         end
       elseif name == 'direct' then

@@ -220,6 +220,8 @@ def ev(type_: str, **kw) -> Event:
         (ev("reply", decision_id="d1", channel="sms"), [["direct", TS, "sms"], ["release", "d1"]]),
         (ev("reply", decision_id="d1"), [["release", "d1"]]),
         (ev("reply", text="ok"), []),
+        (ev("reply", text="I lost my job last month"), [["intent", TS, "hardship"]]),
+        (ev("reply", text="llámenme", intent="callback"), [["intent", TS, "callback"]]),
     ],
 )
 def test_ops_for(event, ops):
