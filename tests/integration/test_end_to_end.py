@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -198,3 +199,35 @@ def test_a_dead_dataflow_is_restarted_and_catches_up(config_path, redis_url):
             lambda: client.get("/v1/accounts/A-1001").json()["state"]["events_applied"] == 5, timeout_s=40
         )
         assert client.get("/readyz").status_code == 200
+
+
+@pytest.mark.slow
+def test_one_reservation_across_api_processes(config_path, redis_url):
+    """Two API processes, many concurrent deciders and dialers on fresh connections: one
+    account never holds two reservations, and no lead is handed out twice."""
+    now = "2026-03-02T10:00:00-06:00"
+    with (
+        cadencia_run(config_path, redis_url, "--workers", "2") as (url, _flow_pid),
+        httpx.Client(base_url=url, timeout=10) as client,
+    ):
+        client.put("/v1/accounts", json=[account(f"P-{i:02d}") for i in range(30)])
+
+        def decide_once(_i):
+            with httpx.Client(base_url=url, timeout=10) as own:
+                return own.post("/v1/decide", json={"account_id": "P-00", "now": now}).json()["action"]
+
+        with ThreadPoolExecutor(16) as pool:
+            actions = list(pool.map(decide_once, range(48)))
+        assert actions.count("contact") == 1
+
+        client.put("/v1/campaigns/proc", json={"channel": "voice"})
+        wait_until(lambda: client.get("/v1/campaigns/proc").json()["ready"] == 30)
+
+        def pull(_i):
+            with httpx.Client(base_url=url, timeout=10) as own:
+                body = {"campaign": "proc", "count": 3, "now": now}
+                return [lead["account_id"] for lead in own.post("/v1/dialer/next", json=body).json()["leads"]]
+
+        with ThreadPoolExecutor(12) as pool:
+            handed = [a for leads in pool.map(pull, range(24)) for a in leads]
+        assert len(handed) == len(set(handed)) == 29  # P-00 holds its reservation from above
