@@ -175,6 +175,7 @@ def plan(
     if reminder is not None:  # the one reminder a pending promise allows: digital, near the due date
         wanted = tuple(c for c in wanted if c in DIGITAL_CHANNELS)
     configured = settings.channels or {c: None for c in ALL_CHANNELS}
+    points = usable_points(account)
     channel_blocks: list[Block] = []
     channels = []
     for c in wanted:
@@ -183,7 +184,7 @@ def plan(
         b = channel_block(live, c)
         if b is not None:
             channel_blocks.append(b)
-        elif any(c in p.channels for p in usable_points(account)):
+        elif any(c in p.channels for p in points):
             channels.append(c)
     if not channels:
         if reminder is not None:
@@ -206,7 +207,9 @@ def plan(
             windows.next_window_start(now, account.timezone, window, country=account.country),
         )
 
-    choice = best_contact(account, view, scorer, settings, now, channels, slots, history, window, journey)
+    choice = best_contact(
+        account, points, view, scorer, settings, now, channels, slots, history, window, journey
+    )
     if isinstance(choice, Contact):
         if reminder is not None:
             choice.reasons.append("promise_reminder")
@@ -230,6 +233,7 @@ def facts(account: Account, live: Live) -> journeys.Facts:
 
 def best_contact(
     account: Account,
+    points: tuple[ContactPoint, ...],
     view: FeatureView,
     scorer: Scorer,
     settings: Settings,
@@ -252,7 +256,7 @@ def best_contact(
     hours = np.fromiter((h for _t, h in slots), dtype=np.intp, count=len(slots))
 
     # one row per (channel, consented contact point): a rule that binds one number leaves others
-    pairs = [pair for c in channels for pair in _pairs(account, view, scorer, settings, c, bucket, balance)]
+    pairs = [pair for c in channels for pair in _pairs(points, view, scorer, settings, c, bucket, balance)]
     rows = np.array([CHANNEL_INDEX[p.channel] for p in pairs], dtype=np.intp)[:, None]
     # (head, pair, 1): the hour-free logit terms of each pair
     base = np.array([[p.resp for p in pairs], [p.pay for p in pairs]])[:, :, None]
@@ -382,7 +386,7 @@ class Pair(NamedTuple):
 
 
 def _pairs(
-    account: Account,
+    points: tuple[ContactPoint, ...],
     view: FeatureView,
     scorer: Scorer,
     settings: Settings,
@@ -392,7 +396,7 @@ def _pairs(
 ) -> list[Pair]:
     cost, carrier = settings.contact_costs[channel]
     out = []
-    for p in usable_points(account):
+    for p in points:
         if channel in p.channels:
             numeric = numeric_x(view, channel, p.id, balance)
             keys = onehot_keys(channel, bucket, p.type)
