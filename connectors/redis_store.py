@@ -107,6 +107,7 @@ class AccountRow:
             optouts=optouts,
             promise=promise,
             paid_total=float(f.get(b"paid", b"0")),
+            paid_base=float(f.get(b"paid_base", b"0")),
             dispute_at=float(f[b"disp"]) if b"disp" in f else None,
             intent=intent,
             intent_at=intent_at,

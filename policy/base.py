@@ -34,6 +34,7 @@ class Live:
     optouts: dict[str, float] = field(default_factory=dict)  # channel or "*" -> ts
     promise: Promise | None = None
     paid_total: float = 0.0
+    paid_base: float = 0.0  # the paid total when the balance was last uploaded
     dispute_at: float | None = None
     intent: str | None = None  # the debtor's last reply intent, and when
     intent_at: float | None = None
@@ -57,7 +58,7 @@ def account_blocks(
     contact until an operator resolves it, or for `dispute_hold_s` when the operation's
     dispute rule sets a period (`[policy.dispute] hold_days`)."""
     blocks = []
-    if balance > 0 and live.paid_total >= balance - 1e-9:
+    if balance <= 0 or live.paid_total - live.paid_base >= balance - 1e-9:
         blocks.append(Block("paid"))
     if live.dispute_at is not None and live.dispute_at <= now:
         until = None if dispute_hold_s is None else live.dispute_at + dispute_hold_s

@@ -17,7 +17,10 @@ from features.records import Event
 def ops_for(event: Event) -> list[list[Any]]:
     t = event.type
     if t == "optout" or is_optout_reply(event):
-        return [["optout", event.channel or "*", event.ts], ["release", "", "optout"]]
+        ops = [["optout", event.channel or "*", event.ts], ["release", "", "optout"]]
+        if t == "reply" and event.channel:  # a STOP reply is still a direct contact (CO)
+            ops.append(["direct", event.ts, event.channel])
+        return ops
     if t == "promise":
         doc = orjson.dumps({"amount": event.amount, "due_date": event.due_date, "ts": event.ts})
         return [["promise", doc.decode(), event.ts], ["release", "", "promise"]]

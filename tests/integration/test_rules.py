@@ -152,3 +152,22 @@ def test_mexico_contacts_only_the_debtors_own_contact_points(api):
     assert mx["action"] == "wait" and mx["reasons"] == ["no_channel"]
     us = api.post("/v1/decide", json={"account_id": "US-1", "now": "2026-03-02T10:00:00-05:00"}).json()
     assert us["action"] == "contact" and us["contact_point_id"] == "r1"
+
+
+def test_a_balance_uploaded_after_a_partial_payment_is_what_is_owed(api):
+    api.put("/v1/accounts", json=account("P-1", balance=1000.0))
+    payment = {
+        "event_id": "pay-1",
+        "type": "payment",
+        "account_id": "P-1",
+        "amount": 600,
+        "ts": "2026-03-16T12:00:00-06:00",
+    }
+    assert api.post("/v1/events", json=payment).status_code == 202
+    api.put("/v1/accounts", json=account("P-1", balance=400.0))
+    d = api.post("/v1/decide", json={"account_id": "P-1", "now": "2026-03-17T09:00:00-06:00"}).json()
+    assert "paid" not in d["reasons"]
+    rest = {**payment, "event_id": "pay-2", "amount": 400}
+    assert api.post("/v1/events", json=rest).status_code == 202
+    d = api.post("/v1/decide", json={"account_id": "P-1", "now": "2026-03-18T09:00:00-06:00"}).json()
+    assert d["action"] == "wait" and "paid" in d["reasons"]

@@ -71,12 +71,19 @@ def test_nothing_blocks_a_fresh_account():
         (500.0, 500.0, True),
         (600.0, 500.0, True),
         (499.99, 500.0, False),
-        (0.0, 0.0, False),
-        (10.0, 0.0, False),
+        (0.0, 0.0, True),  # nothing owed
+        (10.0, 0.0, True),
     ],
 )
 def test_paid(paid, balance, blocked):
     assert ("paid" in rules(account_blocks(Live(paid_total=paid), balance, BOGOTA, NOW))) is blocked
+
+
+@pytest.mark.parametrize(("paid", "blocked"), [(600.0, False), (999.0, False), (1000.0, True)])
+def test_the_balance_uploaded_after_payments_is_what_is_owed(paid, blocked):
+    # 1,000 owed; 600 paid; the operation uploads the outstanding 400: paid only at 1,000 in all
+    live = Live(paid_total=paid, paid_base=600.0)
+    assert ("paid" in rules(account_blocks(live, 400.0, BOGOTA, NOW))) is blocked
 
 
 @pytest.mark.parametrize(
@@ -196,6 +203,10 @@ def ev(type_: str, **kw) -> Event:
     ("event", "ops"),
     [
         (ev("optout", channel="sms"), [["optout", "sms", TS], ["release", "", "optout"]]),
+        (
+            ev("reply", text="STOP", channel="sms"),
+            [["optout", "sms", TS], ["release", "", "optout"], ["direct", TS, "sms"]],
+        ),
         (ev("optout"), [["optout", "*", TS], ["release", "", "optout"]]),
         (
             ev("optout", decision_id="d1", channel="voice"),
