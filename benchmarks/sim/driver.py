@@ -84,9 +84,9 @@ def run(name: str, make: Factory, setup: Setup, catalog: Catalog, log: Any = Non
             ]
             for doc in docs:
                 auditor.upload(doc)
-            planned_at: dict[str, datetime] = {}
             for c in policy.morning(day, t0, docs):
-                planned_at[c.account_id] = t0
+                if c.decision_id is None:  # baselines: an id of our own, so outcomes name their contact
+                    c.decision_id = f"{name}-{order}"
                 push(c.send_at, c)
             binding_at: dict[str, datetime] = {}
             for h in range(24):
