@@ -34,7 +34,9 @@ lint: setup  ## ruff and mypy on the pure packages
 check: lint test  ## what CI runs
 
 bench: setup  ## speed and quality benchmarks; results in benchmarks/results/
+	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.sim
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
