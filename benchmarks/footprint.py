@@ -4,7 +4,16 @@ stages (100,000 then 1,000,000 in the full run); after each stage, once the data
 applied what the loads logged, INFO memory and MEMORY USAGE of a sample of each key type.
 Then the first `active` accounts get a day's activity each (one decision and three events,
 `workload.activity_events`) and the same is measured again: the increment per active
-account, and the event-log streams, which grow per event rather than per account."""
+account, and the event-log streams, which grow per event rather than per account.
+
+At each of `dialer_sizes` accounts (10,000, 100,000 and 1,000,000 in the full run), a call
+campaign over every loaded account: how long its enrolment took, then POST /v1/dialer/next
+at a modest constant rate, open loop, in segments (each at a `now` of its own, after a
+warm-up that absorbs the leases of the segment before coming back), so every size answers
+the same requests from a queue that has not run low. Below the largest size the campaign is
+removed afterwards (there is no DELETE /v1/campaigns: its keys are deleted here) so the next
+load costs what it did without it, and the memory its leases left behind is kept out of the
+bytes per account; at the largest size it runs last, after the day's activity."""
 
 from __future__ import annotations
 
@@ -13,15 +22,17 @@ import random
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 import redis
 
-from benchmarks import memory, stacks, workload
-from benchmarks.procs import Stack
+from benchmarks import measure, memory, stacks, tools, workload
+from benchmarks.procs import Stack, process_cpu_s
+from connectors import keys as K
 from connectors.keys import Keys
 from engine.asgi import DEFAULT_CONFIG
 from engine.settings import load as load_settings
@@ -41,6 +52,22 @@ class FootprintPlan:
     # many are active (8,025 bytes with 20,000 of 20,000, 8,045 with 100,000 of 1,000,000), and
     # 30,000 keep the full run's footprint under 4 minutes (100,000 took 96 s of it).
     active: int = 30_000
+    # dialer/next latency against the portfolio's size (issue 4): a campaign over every
+    # account loaded at each of these sizes (loaded in the same stages as above)
+    dialer_sizes: Sequence[int] = (10_000, 100_000, 1_000_000)
+    # requests/s offered, open loop: well below saturation (~40/s with 10 leads a request), so
+    # the figure is the service, not a queue
+    dialer_rate: float = 25.0
+    dialer_count: int = 10  # leads asked for per request
+    dialer_segments: int = 3
+    dialer_segment_s: float = 6.0  # measured, after dialer_warmup_s; rate x (both) x count leads
+    dialer_warmup_s: float = 0.5
+    load_cores: Sequence[int] | None = field(default=None, repr=False)
+
+
+DIALER_CAMPAIGN = "fp-dialer"
+DIALER_MIX = {'"leads":[]': "empty", '"decision_id"': "with_leads"}
+DIALER_OCCURRENCES = {'"decision_id"': "leads"}
 
 
 def key_sizes(client: redis.Redis, keys: Keys, account_ids: Sequence[str],
@@ -88,16 +115,20 @@ class Footprint:
         self.docs: Iterator[dict[str, Any]] = workload.account_docs(max(plan.stages))
         self.loaded = 0
         self.decisions: dict[int, str] = {}  # sample account index -> its decision id
+        # used_memory and keys the dialer runs left behind (their leases' decisions and
+        # timelines), kept out of the per-account figures of the stages after them
+        self.excluded = {"used_memory": 0, "keys": 0}
 
     def measure(self, accounts: int, active: int) -> dict[str, Any]:
         rng = random.Random(accounts)
         pool = range(active) if active else range(accounts)
         sample = sorted(rng.sample(pool, min(self.plan.sample, len(pool))))
         info = memory.redis_info(self.client)
-        used = info["used_memory"] - self.baseline["used_memory"]
+        used = info["used_memory"] - self.baseline["used_memory"] - self.excluded["used_memory"]
+        keys = info["keys"] - self.baseline["keys"] - self.excluded["keys"]
         return {"accounts": accounts, "active_accounts": active, "redis": info,
                 "bytes_per_account": round(used / accounts, 1),
-                "keys_per_account": round((info["keys"] - self.baseline["keys"]) / accounts, 2),
+                "keys_per_account": round(keys / accounts, 2),
                 "log": log_streams(self.client, self.keys),
                 "key_sizes": key_sizes(self.client, self.keys, [workload.account_id(i) for i in sample],
                                        [self.decisions[i] for i in sample if i in self.decisions]),
@@ -141,22 +172,99 @@ class Footprint:
                 "events_per_s": round(3 * n / events_s, 1), "flow_idle_after_s": round(flow_s, 1),
                 "elapsed_s": round(time.monotonic() - started, 1)}
 
+    def dialer(self, n: int, index: int, remove: bool) -> dict[str, Any]:
+        """A campaign over the `n` accounts loaded, its enrolment timed, then dialer/next at
+        plan.dialer_rate in segments; `remove`: delete the campaign afterwards."""
+        plan, port = self.plan, self.engine.port
+        api_pid = self.st.named_pids()["fp-api"]
+        stacks.wait_flow_idle(self.engine, 600)
+        before = memory.redis_info(self.client)
+        stacks.put_campaign(port, DIALER_CAMPAIGN, {"channel": "voice", "filter": {}})
+        enrolment = stacks.wait_enrolment(port, DIALER_CAMPAIGN, 3600)
+        self.log(f"footprint: campaign over {n} accounts enrolled in {enrolment['enrolment_s']:.1f} s "
+                 f"({enrolment['accounts_per_s']:.0f} accounts/s), {enrolment['ready']} ready")
+        per_segment = int(plan.dialer_rate * (plan.dialer_segment_s + plan.dialer_warmup_s)) + 1
+        if per_segment * plan.dialer_count > enrolment["ready"]:
+            raise RuntimeError(f"dialer at {n} accounts: {per_segment} requests of {plan.dialer_count} "
+                               f"leads would run the {enrolment['ready']} ready accounts dry")
+        runs = []
+        for j in range(plan.dialer_segments):
+            # a day of its own per segment and size, 10:00 in Mexico City: every lease of the
+            # segment before has expired, and the day's activity (at BASE_NOW) is long past
+            now = workload.BASE_NOW + timedelta(days=7 + index * plan.dialer_segments + j)
+            bodies = self.st.tmp / f"fp-dialer-{n}-{j}.txt"
+            body = workload.dialer_body(DIALER_CAMPAIGN, plan.dialer_count, now)
+            bodies.write_bytes(b"\n".join([body] * per_segment) + b"\n")
+            stacks.wait_flow_idle(self.engine, 600)
+            cpu0 = process_cpu_s(api_pid)
+            r = tools.openloop(port, "/v1/dialer/next", bodies, plan.dialer_rate, plan.dialer_segment_s,
+                               warmup_s=plan.dialer_warmup_s, connections=64, max_requests=per_segment,
+                               needles=list(DIALER_MIX), every=list(DIALER_OCCURRENCES),
+                               cores=plan.load_cores)
+            r["api_cpu_s"] = round(process_cpu_s(api_pid) - cpu0, 3)  # warm-up included
+            r["mix"] = {DIALER_MIX[k]: v for k, v in r.pop("matches").items()}
+            r["mix"] |= {DIALER_OCCURRENCES[k]: v for k, v in r.pop("occurrences").items()}
+            runs.append(r)
+        lat = measure.merged_latency(runs)
+        answers = sum(r["ok"] for r in runs)
+        errors = sum(r["completed"] - r["ok"] + r["errors"]["socket"] + r["errors"]["parse"]
+                     + r["errors"]["unfinished"] for r in runs)
+        statuses: dict[str, int] = {}
+        for r in runs:
+            for code, c in r["errors"]["status"].items():
+                statuses[code] = statuses.get(code, 0) + c
+        out = {"accounts": n, "enrolment": enrolment, "rate": plan.dialer_rate, "count": plan.dialer_count,
+               "latency_ms": lat, "service_ms": measure.merged_latency(runs, "service_ms"),
+               "achieved_rate": round(statistics.fmean(r["achieved_rate"] for r in runs), 1),
+               "answers": answers, "errors": errors, "error_statuses": statuses,
+               "with_leads": sum(r["mix"]["with_leads"] for r in runs),
+               "empty": sum(r["mix"]["empty"] for r in runs),
+               "leads": sum(r["mix"]["leads"] for r in runs),
+               "api_cpu_ms_per_request": round(1000 * sum(r["api_cpu_s"] for r in runs)
+                                               / max(sum(r["sent"] for r in runs), 1), 3),
+               "runs": runs}
+        self.log(f"footprint: dialer/next @ {n} accounts, {plan.dialer_rate:g}/s: p50 {lat['p50']:.3f} "
+                 f"p99 {lat['p99']:.3f} p99.9 {lat['p999']:.3f} max {lat['max']:.1f} ms; {out['leads']} "
+                 f"leads in {answers} answers ({out['empty']} empty), {errors} errors {statuses or ''}")
+        if remove:
+            stacks.wait_flow_idle(self.engine, 600)
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hdel(K.CAMPAIGNS, DIALER_CAMPAIGN)
+            pipe.incr(K.CAMPAIGNS_VERSION)
+            for shard in range(self.keys.shards):
+                pipe.delete(*self.keys.queue(DIALER_CAMPAIGN, shard))
+            pipe.execute()
+            after = memory.redis_info(self.client)
+            left = {k: after[k] - before[k] for k in ("used_memory", "keys")}
+            self.excluded = {k: self.excluded[k] + left[k] for k in left}
+            out["left_behind"] = left
+        return out
+
     def run(self) -> dict[str, Any]:
         started = time.monotonic()
         stacks.wait_flow_idle(self.engine)
         self.baseline = memory.redis_info(self.client)
-        out: dict[str, Any] = {"plan": vars(self.plan) | {"stages": list(self.plan.stages)},
-                               "baseline": self.baseline, "loads": [], "stages": []}
-        for n in self.plan.stages:
+        sizes = sorted(set(self.plan.stages) | set(self.plan.dialer_sizes))
+        dialer_sizes = sorted(self.plan.dialer_sizes)
+        out: dict[str, Any] = {"plan": vars(self.plan) | {"stages": sizes,
+                                                          "dialer_sizes": dialer_sizes,
+                                                          "load_cores": None},
+                               "baseline": self.baseline, "loads": [], "stages": [], "dialer": []}
+        for n in sizes:
             out["loads"].append(self.load_to(n))
             out["stages"].append(self.measure(n, 0))
             self.log(f"footprint @ {n} accounts: {out['stages'][-1]['bytes_per_account']:.0f} bytes/account")
-        active = min(self.plan.active, self.plan.stages[0])
+            if n in dialer_sizes and n != sizes[-1]:
+                out["dialer"].append(self.dialer(n, dialer_sizes.index(n), remove=True))
+        active = min(self.plan.active, self.loaded)
         out["activity"] = self.activity(active)
         out["active"] = self.measure(self.loaded, active)
         before, after = out["stages"][-1]["redis"], out["active"]["redis"]
         out["bytes_per_active_account"] = round((after["used_memory"] - before["used_memory"]) / active, 1)
         self.log(f"footprint: +{out['bytes_per_active_account']:.0f} bytes per active account")
+        out["dialer_excluded"] = dict(self.excluded)
+        if sizes[-1] in dialer_sizes:
+            out["dialer"].append(self.dialer(sizes[-1], dialer_sizes.index(sizes[-1]), remove=False))
         out["elapsed_s"] = round(time.monotonic() - started, 1)
         self.client.close()
         return out

@@ -18,17 +18,24 @@ LAG = "cadencia_flow_lag_seconds"
 
 
 def open_loop(port: int, path: str, bodies: Path, rate: float, duration_s: float, warmup_s: float,
-              mix: Mapping[str, str], cores: Sequence[int] | None) -> dict[str, Any]:
-    """`mix`: substring of an answer -> name; how many answers held each is reported."""
+              mix: Mapping[str, str], cores: Sequence[int] | None,
+              occurrences: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """`mix`: substring of an answer -> name; how many answers held each is reported.
+    `occurrences`: the same, every occurrence counted; both under "mix"."""
+    occurrences = occurrences or {}
     r = tools.openloop(port, path, bodies, rate, duration_s, warmup_s=warmup_s, connections=64,
-                       needles=list(mix), cores=cores)
+                       needles=list(mix), every=list(occurrences), cores=cores)
     r["mix"] = {mix[k]: v for k, v in r.pop("matches").items()}
+    r["mix"] |= {occurrences[k]: v for k, v in r.pop("occurrences", {}).items()}
     return r
 
 
 def saturation(port: int, path: str, bodies: Path, duration_s: float, mix: Mapping[str, str],
-               cores: Sequence[int] | None) -> dict[str, Any]:
-    return tools.wrk(port, path, bodies, mix, threads=1, connections=32, duration_s=duration_s, cores=cores)
+               cores: Sequence[int] | None, occurrences: Mapping[str, str] | None = None) -> dict[str, Any]:
+    r = tools.wrk(port, path, bodies, mix, threads=1, connections=32, duration_s=duration_s,
+                  occurrences=occurrences, cores=cores)
+    r["matches"] |= r.pop("occurrences", {})
+    return r
 
 
 def redis_limits(port: int, hgetall_key: str, cores: Sequence[int] | None) -> dict[str, Any]:
@@ -89,3 +96,33 @@ def ingest(engine: Engine, events: workload.EventCursor, batch: int, duration_s:
     return {"batch": batch, "connections": connections, "events_per_s": r["achieved_rate"] * batch,
             "batches_without_duplicates": r["matches"]['"duplicates":0'], "post": r,
             "bodies_exhausted": r["sent"] >= n_batches}
+
+
+def _bucket_mid_us(lo: int) -> float:
+    """The middle of openloop's histogram bucket starting at `lo` µs: exact below 128 µs,
+    then 64 buckets per octave (as `bucket_mid` in loadgen/openloop.c)."""
+    if lo < 128:
+        return float(lo)
+    width = 1 << (lo.bit_length() - 1 - 6)
+    return lo + (width - 1) / 2
+
+
+def merged_latency(runs: Sequence[Mapping[str, Any]], key: str = "latency_ms") -> dict[str, Any]:
+    """p50/p90/p99/p99.9/max of several open-loop runs' histograms added up (as openloop
+    computes them: the middle of the bucket holding the rank, never above the max)."""
+    counts: dict[int, int] = {}
+    for r in runs:
+        for lo, n in r[key]["histogram_us"]:
+            counts[lo] = counts.get(lo, 0) + n
+    total = sum(counts.values())
+    max_ms = max((r[key]["max"] for r in runs), default=0.0)
+    out: dict[str, Any] = {"n": total, "max": max_ms}
+    for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999)):
+        rank, seen, value = max(1, math.ceil(q * total)), 0, None
+        for lo in sorted(counts):
+            seen += counts[lo]
+            if seen >= rank:
+                value = min(_bucket_mid_us(lo) / 1000, max_ms)
+                break
+        out[name] = value
+    return out

@@ -60,6 +60,25 @@ def _per_core(us_per_unit: float | None) -> float | None:
     return None if not us_per_unit else 1e6 / us_per_unit
 
 
+def _tail(reps: Sequence[Rep], *path: str) -> str:
+    """p99.9 / max of an open-loop or wrk run, medians over the repetitions."""
+    return f"{cell(reps, *path, 'p999')} / {cell(reps, *path, 'max', digits=1)}"
+
+
+def _target_text(e: dict[str, Any]) -> str:
+    parts = [f"{q} ≤ {e[f'target_{q}_ms']:g} ms" for q in ("p50", "p99")
+             if e.get(f"target_{q}_ms") is not None]
+    return ", ".join(parts) if parts else "report only"
+
+
+def _target_met(e: dict[str, Any], e50: float | None, e99: float | None) -> bool | None:
+    checks = [(v, e.get(f"target_{q}_ms")) for q, v in (("p50", e50), ("p99", e99))]
+    checks = [(v, t) for v, t in checks if t is not None]
+    if not checks or any(v is None for v, _t in checks):
+        return None
+    return all(v <= t for v, t in checks)
+
+
 def _open_row(reps: Sequence[Rep], name: str, e: dict[str, Any], rate: float) -> list[str]:
     k, s, b = f"{name}@{rate:g}", f"skeleton@{rate:g}", f"bare@{rate:g}"
     e50, e99 = med(reps, "open", k, "latency_ms", "p50"), med(reps, "open", k, "latency_ms", "p99")
@@ -73,11 +92,14 @@ def _open_row(reps: Sequence[Rep], name: str, e: dict[str, Any], rate: float) ->
                   f"p99 {cell(reps, 'open', b, 'latency_ms', 'p99')} ms; redis GET round trip "
                   f"p50 {cell(reps, 'redis', 'get', 'p50_ms', digits=3)} / "
                   f"p99 {cell(reps, 'redis', 'get', 'p99_ms', digits=3)} ms")
-        target = f"p50 ≤ {e['target_p50_ms']:g} ms, p99 ≤ {e['target_p99_ms']:g} ms"
-        ok = None if e50 is None or e99 is None else (e50 <= e["target_p50_ms"] and e99 <= e["target_p99_ms"])
+        target = _target_text(e)
+        ok = _target_met(e, e50, e99)
     achieved = cell(reps, "open", k, "achieved_rate", digits=0)
-    return [f"{name} latency @ {rate:g} req/s offered, open loop (ms; achieved {achieved} req/s)",
-            cell(reps, "open", k, "latency_ms", "p50"), cell(reps, "open", k, "latency_ms", "p99"), limit,
+    errors = values(reps, ("open", k, "bad"))
+    bad = f", {sum(errors):.0f} errors or unfinished" if errors and sum(errors) else ""
+    return [f"{name} latency @ {rate:g} req/s offered, open loop (ms; achieved {achieved} req/s{bad})",
+            cell(reps, "open", k, "latency_ms", "p50"), cell(reps, "open", k, "latency_ms", "p99"),
+            _tail(reps, "open", k, "latency_ms"), limit,
             f"p50 {ratio(e50, s50)}, p99 {ratio(e99, s99)} of skeleton", target, verdict(ok)]
 
 
@@ -85,18 +107,22 @@ def _saturation_row(reps: Sequence[Rep], name: str, e: dict[str, Any]) -> list[s
     e_sat, s_sat, b_sat = (med(reps, "saturation", app, "rps") for app in (name, "skeleton", "bare"))
     e_cpu, s_cpu = (med(reps, "saturation", app, "cpu_ms_per_request") for app in (name, "skeleton"))
     floor = e["min_saturation_vs_skeleton"]
+    met = None if floor is None or e_sat is None or s_sat is None else e_sat >= floor * s_sat
+    non2xx = values(reps, ("saturation", name, "non2xx"))
+    bad = f", {sum(non2xx):.0f} non-2xx" if non2xx and sum(non2xx) else ""
     return [
-        f"{name} saturation, wrk -t1 -c32 (req/s; latency p99 ms)",
+        f"{name} saturation, wrk -t1 -c32 (req/s; latency p99 ms{bad})",
         cell(reps, "saturation", name, "rps", digits=0),
         cell(reps, "saturation", name, "latency_ms", "p99"),
+        _tail(reps, "saturation", name, "latency_ms"),
         f"skeleton {cell(reps, 'saturation', 'skeleton', 'rps', digits=0)} req/s; "
         f"bare {cell(reps, 'saturation', 'bare', 'rps', digits=0)} req/s; CPU per request: {name} "
         f"{cell(reps, 'saturation', name, 'cpu_ms_per_request', digits=3)} ms, skeleton "
         f"{cell(reps, 'saturation', 'skeleton', 'cpu_ms_per_request', digits=3)} ms",
         f"{ratio(e_sat, s_sat)} of skeleton, {ratio(e_sat, b_sat)} of bare; "
         f"CPU {ratio(e_cpu, s_cpu)} of skeleton",
-        f"≥ {floor:g}× skeleton",
-        verdict(None if e_sat is None or s_sat is None else e_sat >= floor * s_sat)]
+        "report only" if floor is None else f"≥ {floor:g}× skeleton",
+        verdict(met)]
 
 
 def table(results: dict[str, Any]) -> str:
@@ -104,7 +130,7 @@ def table(results: dict[str, Any]) -> str:
     cfg = results["config"]
     rows = []
     for name, e in results["endpoints"].items():
-        rows += [_open_row(reps, name, e, rate) for rate in cfg["rates"]]
+        rows += [_open_row(reps, name, e, rate) for rate in e.get("rates") or cfg["rates"]]
         rows.append(_saturation_row(reps, name, e))
 
     ev, redis_w = med(reps, "ingest", "events_per_s"), med(reps, "redis", "set_pipelined16", "rps")
@@ -113,6 +139,7 @@ def table(results: dict[str, Any]) -> str:
         f"{cfg['ingest_connections']} connections (events/s; batch latency p99 ms)",
         cell(reps, "ingest", "events_per_s", digits=0),
         cell(reps, "ingest", "post", "latency_ms", "p99", digits=1),
+        _tail(reps, "ingest", "post", "latency_ms"),
         "redis SET pipelined 16 on one connection: "
         f"{cell(reps, 'redis', 'set_pipelined16', 'rps', digits=0)} ops/s; API CPU "
         f"{cell(reps, 'ingest', 'cpu_us_per_event', 'api', digits=1)} µs/event, so at most "
@@ -124,14 +151,14 @@ def table(results: dict[str, Any]) -> str:
     rows.append([
         f"flow lag @ {cfg['flow_events_per_s']:g} events/s offered in batches of {cfg['flow_batch']} "
         "(ms, cadencia_flow_lag_seconds)",
-        cell(reps, "flow_lag", "lag_p50_ms", digits=1), cell(reps, "flow_lag", "lag_p99_ms", digits=1),
+        cell(reps, "flow_lag", "lag_p50_ms", digits=1), cell(reps, "flow_lag", "lag_p99_ms", digits=1), "—",
         f"achieved {cell(reps, 'flow_lag', 'achieved_events_per_s', digits=0)} events/s; every event "
         f"applied {cell(reps, 'flow_lag', 'caught_up_s')} s after the load ended; dataflow CPU "
         f"{cell(reps, 'flow_lag', 'cpu_us_per_event', 'dataflow', digits=1)} µs/event, so at most "
         f"{fmt(_per_core(med(reps, 'flow_lag', 'cpu_us_per_event', 'dataflow')), 0)} events/s per core",
         "—", "p99 ≤ 250 ms", verdict(None if lag99 is None else lag99 <= 250)])
 
-    head = ["figure", "median", "p99", "limit in same run", "ratio", "target", "met"]
+    head = ["figure", "median", "p99", "p99.9 / max", "limit in same run", "ratio", "target", "met"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
@@ -170,8 +197,8 @@ def cpu_table(results: dict[str, Any]) -> str:
         path = ("saturation", app, "cpu_ms_per_request")
         lines.append(f"| {app}, ms per request at saturation | {cell(reps, *path, digits=3)} | "
                      f"{ratio(med(reps, *path), skel)} |")
-    for name in results["endpoints"]:
-        rate = results["config"]["rates"][0]
+    for name, e in results["endpoints"].items():
+        rate = (e.get("rates") or results["config"]["rates"])[0]
         path = ("open", f"{name}@{rate:g}", "cpu_ms_per_request")
         lines.append(f"| {name}, ms per request @ {rate:g} req/s | {cell(reps, *path, digits=3)} | "
                      f"{ratio(med(reps, *path), skel)} |")
@@ -204,23 +231,78 @@ def usage_table(results: dict[str, Any]) -> str:
 
 
 def mix_table(results: dict[str, Any], name: str) -> str:
+    """Answers holding each substring of the endpoint's mix, every occurrence of each of its
+    `occurrences` (e.g. leads), and the errors, per run, summed over repetitions."""
     reps: list[Rep] = results["reps"]
-    mix = results["endpoints"][name]["mix"]
-    lines = [f"| {name} run (sums over repetitions) | " + " | ".join(mix) + " | errors or unfinished |",
-             "|---|" + "---|" * (len(mix) + 1)]
+    e = results["endpoints"][name]
+    cols = [*e["mix"], *e.get("occurrences", [])]
+    lines = [f"| {name} run (sums over repetitions) | answers | " + " | ".join(cols)
+             + " | errors or unfinished |", "|---|---|" + "---|" * (len(cols) + 1)]
     keys = sorted((k for k in reps[0]["open"] if k.startswith(f"{name}@")),
                   key=lambda k: float(k.split("@")[1]))
     for key in keys:
         runs = [r["open"][key] for r in reps]
-        tot = [sum(run["mix"].get(m, 0) for run in runs) for m in mix]
-        bad = sum(run["completed"] - run["ok"] + run["errors"]["socket"] + run["errors"]["parse"]
-                  + run["errors"]["unfinished"] for run in runs)
-        lines.append(f"| {key} | " + " | ".join(str(t) for t in tot) + f" | {bad} |")
+        tot = [sum(run["mix"].get(m, 0) for run in runs) for m in cols]
+        bad = sum(run["bad"] for run in runs)
+        lines.append(f"| {key} | {sum(run['ok'] for run in runs)} | " + " | ".join(str(t) for t in tot)
+                     + f" | {bad} |")
     sat = [r["saturation"][name] for r in reps]
-    tot = [sum(s["matches"].get(m, 0) for s in sat) for m in mix]
-    lines.append(f"| {name} saturation (wrk) | " + " | ".join(str(t) for t in tot)
-                 + f" | {sum(s['non2xx'] for s in sat)} |")
+    tot = [sum(s["matches"].get(m, 0) for s in sat) for m in cols]
+    lines.append(f"| {name} saturation (wrk) | {sum(s['requests'] - s['non2xx'] for s in sat)} | "
+                 + " | ".join(str(t) for t in tot) + f" | {sum(s['non2xx'] for s in sat)} |")
     return "\n".join(lines)
+
+
+def dialer_scaling(fp: dict[str, Any]) -> str:
+    """dialer/next against the portfolio's size (footprint.py), side by side."""
+    runs = fp.get("dialer") or []
+    if not runs:
+        return ""
+    plan = fp["plan"]
+    cols = [f"{d['accounts']:,} accounts" for d in runs]
+    first, last = runs[0], runs[-1]
+
+    def row(label: str, get: Any, digits: int = 3, ratio_too: bool = True) -> str:
+        vals = [get(d) for d in runs]
+        r = ratio(vals[-1], vals[0]) if ratio_too and len(vals) > 1 else "—"
+        return f"| {label} | " + " | ".join(fmt(v, digits) for v in vals) + f" | {r} |"
+
+    lines = [
+        f"POST /v1/dialer/next {{count: {plan['dialer_count']}}} at {plan['dialer_rate']:g} req/s offered, "
+        f"open loop, 64 connections, on the footprint's redis-server and engine with a campaign over every "
+        f"account loaded: {plan['dialer_segments']} segments of {plan['dialer_segment_s']:g} s measured "
+        f"after {plan['dialer_warmup_s']:g} s warm-up, each at a `now` of its own; percentiles of the "
+        "segments' histograms added up.",
+        "",
+        "| figure | " + " | ".join(cols) + f" | {last['accounts']:,} / {first['accounts']:,} |",
+        "|---|" + "---|" * (len(cols) + 1),
+        row("latency p50, ms", lambda d: d["latency_ms"]["p50"]),
+        row("latency p90, ms", lambda d: d["latency_ms"]["p90"]),
+        row("latency p99, ms", lambda d: d["latency_ms"]["p99"]),
+        row("latency p99.9, ms", lambda d: d["latency_ms"]["p999"]),
+        row("latency max, ms", lambda d: d["latency_ms"]["max"], digits=1),
+        row("achieved req/s", lambda d: d["achieved_rate"], digits=0, ratio_too=False),
+        row("API CPU per request, ms", lambda d: d["api_cpu_ms_per_request"]),
+        row("leads per answer", lambda d: d["leads"] / max(d["answers"], 1), digits=2, ratio_too=False),
+        row("empty answers", lambda d: d["empty"], digits=0, ratio_too=False),
+        row("errors or unfinished", lambda d: d["errors"], digits=0, ratio_too=False),
+        row("campaign enrolment, s", lambda d: d["enrolment"]["enrolment_s"], digits=1),
+        row("enrolment, accounts/s", lambda d: d["enrolment"]["accounts_per_s"], digits=0),
+        row("accounts ready after enrolment", lambda d: d["enrolment"]["ready"], digits=0),
+    ]
+    return "\n".join(lines)
+
+
+def _dialer_setup(results: dict[str, Any]) -> str:
+    d = (results.get("setup") or {}).get("dialer_next")
+    if not d:
+        return "- no dialer campaign"
+    passes = (results.get("passes") or {}).get("dialer_next") or 0
+    return (f"- dialer_next: a campaign over {d['ready']:,} accounts of its own (ids `D-…`, which decide "
+            f"and the events never touch), enrolled in {d['enrolment_s']:.1f} s "
+            f"({d['accounts_per_s']:,.0f} accounts/s); each request asks for 10 leads, and `now` moves "
+            f"{results['config']['pass_days']} days after every half of the campaign's accounts asked "
+            f"for, past every 15-minute lease ({passes:.0f} passes used)")
 
 
 def _foreign(results: dict[str, Any]) -> str:
@@ -244,6 +326,8 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         table(results),
         "",
+        *(["## dialer/next against portfolio size", "", dialer_scaling(results["footprint"]), ""]
+          if (results.get("footprint") or {}).get("dialer") else []),
         "## References measured in the same run",
         "",
         limits_table(results),
@@ -273,7 +357,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"- pinning (`--pin {cfg['pin']}`): {cfg['pinning']}",
         f"- {cfg['accounts']:,} accounts (MX, America/Mexico_City, 2–3 contact points); decide bodies "
         f"walk the accounts in passes, `now` moving {cfg['pass_days']} days per pass "
-        f"({(results.get('passes') or {}).get('decide') or 0:.1f} passes used)",
+        f"({(results.get('passes') or {}).get('decide') or 0:.1f} passes used); route bodies walk their "
+        f"mobile numbers the same way, voice and sms alternately",
+        _dialer_setup(results),
         f"- open loop: {cfg['open_duration_s']:g} s after {cfg['warmup_s']:g} s warm-up, 64 connections; "
         f"saturation: wrk -t1 -c32 -d{cfg['sat_duration_s']:g}s",
         f"- gc.freeze() after start-up: reference apps yes; engine {results.get('engine_gc_freeze')}",

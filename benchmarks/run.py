@@ -5,8 +5,9 @@ engine (API + dataflow), then per repetition, interleaved so drift hits every ap
 the Redis round trip; each endpoint of benchmarks/endpoints.py at constant offered rates
 (open loop) beside the skeleton (and the bare app at the target rate); saturation with wrk
 for bare, skeleton and each endpoint; the dataflow's lag at a constant event rate; events
-ingest at saturation. Then the processes' peak memory, and Redis bytes per account on a
-redis-server and engine of their own (benchmarks/footprint.py). Writes
+ingest at saturation. Then the processes' peak memory, and Redis bytes per account and
+dialer/next latency against portfolio size on a redis-server and engine of their own
+(benchmarks/footprint.py). Writes
 benchmarks/results/speed.md and speed.json (speed-quick.* with --quick). Every process is
 stopped on the way out.
 """
@@ -42,11 +43,14 @@ LAYOUTS: dict[str, dict[str, list[int] | None]] = {
 def plan_for(args: argparse.Namespace) -> Plan:
     if args.quick:
         p = Plan(mode="quick", reps=1, rates=[1000.0], open_duration_s=3.0, warmup_s=0.5, sat_duration_s=3.0,
-                 flow_duration_s=5.0, ingest_duration_s=3.0, seed_events=5_000, footprint_stages=(20_000,))
+                 flow_duration_s=5.0, ingest_duration_s=3.0, seed_events=5_000, footprint_stages=(20_000,),
+                 dialer_sizes=(10_000, 20_000), dialer_segment_s=4.0)
     else:
         p = Plan(mode="full", reps=args.reps, rates=[200.0, 500.0, 1000.0, 2000.0])
     if args.footprint is not None:
         p.footprint_stages = tuple(int(n) for n in args.footprint.split(",") if n)
+    if args.dialer_sizes is not None:
+        p.dialer_sizes = tuple(int(n) for n in args.dialer_sizes.split(",") if n)
     p.pin = args.pin
     p.pinning = LAYOUTS[args.pin]
     return p
@@ -103,11 +107,14 @@ def run(p: Plan, engine_ref: str | None = None) -> dict[str, Any]:
             stacks.post_events(engine.port, events, p.seed_events)
             log(f"seeded {p.seed_events} events; dataflow idle after {stacks.wait_flow_idle(engine):.1f} s")
             endpoints = {}
+            results["setup"] = {}
             for e in ENDPOINTS:
                 if e.setup:
-                    e.setup(engine.port)
+                    results["setup"][e.name] = e.setup(engine, p.accounts)
+                    log(f"{e.name} set up: {results['setup'][e.name]}")
                 endpoints[e.name] = (e, e.bodies(p.accounts, st.tmp))
-            results["endpoints"] = {e.name: e.describe() for e, _ in endpoints.values()}
+            results["endpoints"] = {e.name: e.describe() | {"rates": e.rates_for(p.rates, p.mode == "quick")}
+                                    for e, _ in endpoints.values()}
             stateless = workload.stateless_decide_bodies(p.accounts, st.tmp / "stateless.txt")
             results["loadgen_check"] = loadgen_check(bare, stateless, 3.0 if p.mode == "quick" else 5.0,
                                                      pin["load"])
@@ -123,9 +130,10 @@ def run(p: Plan, engine_ref: str | None = None) -> dict[str, Any]:
             results["memory"] = memory.snapshot(st.named_pids())
             peaks = (f"{name} {m['hwm_mb']:.0f} MB" for name, m in results["memory"].items())
             log("peak memory (VmHWM): " + ", ".join(peaks))
-            if p.footprint_stages:
-                results["footprint"] = footprint.run(
-                    st, footprint.FootprintPlan(stages=p.footprint_stages), pin, src, log)
+            if p.footprint_stages or p.dialer_sizes:
+                fp = footprint.FootprintPlan(stages=p.footprint_stages, dialer_sizes=p.dialer_sizes,
+                                             dialer_segment_s=p.dialer_segment_s, load_cores=pin["load"])
+                results["footprint"] = footprint.run(st, fp, pin, src, log)
         except Exception:
             st.keep_logs(RESULTS / "logs")
             print(f"failed; process logs kept in {RESULTS / 'logs'}", file=sys.stderr)
@@ -145,6 +153,9 @@ def main(argv: list[str] | None = None) -> None:
                          "the work tree, e.g. HEAD while the work tree is being edited")
     ap.add_argument("--footprint", metavar="N,N", help="accounts loaded for Redis bytes per account, in "
                     "stages (default 100000,1000000; 20000 with --quick; empty to skip)")
+    ap.add_argument("--dialer-sizes", metavar="N,N", help="accounts loaded when dialer/next latency is "
+                    "measured against portfolio size, in the footprint stage (default 10000,100000,1000000; "
+                    "10000,20000 with --quick; empty to skip)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where speed.md and speed.json go")
     args = ap.parse_args(argv)
     if (os.cpu_count() or 0) < 2 and args.pin != "none":

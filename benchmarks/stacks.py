@@ -95,6 +95,46 @@ def load_accounts(port: int, n: int, batch: int = 1000) -> float:
     return put_accounts(port, workload.account_docs(n), n, batch)
 
 
+def put_campaign(port: int, campaign: str, body: dict[str, Any]) -> None:
+    status, answer = http_send(port, "PUT", f"/v1/campaigns/{campaign}", orjson.dumps(body))
+    if status != 202:
+        raise RuntimeError(f"PUT /v1/campaigns/{campaign} answered {status}: {answer[:300]!r}")
+
+
+def wait_enrolment(port: int, campaign: str, timeout_s: float = 600.0) -> dict[str, Any]:
+    """Poll GET /v1/campaigns/{campaign} until its enrolment is done; returns the seconds it
+    took (from now: call right after the PUT), the accounts walked, and the queue sizes."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        status, answer = http_get(port, f"/v1/campaigns/{campaign}")
+        if status != 200:
+            raise RuntimeError(f"GET /v1/campaigns/{campaign} answered {status}: {answer[:300]!r}")
+        doc = orjson.loads(answer)
+        enrolment = doc.get("enrolment") or {}
+        if enrolment.get("error"):
+            raise RuntimeError(f"campaign {campaign}: enrolment failed: {enrolment['error']}")
+        if enrolment.get("done"):
+            elapsed = time.monotonic() - started
+            return {"enrolment_s": round(elapsed, 2), "accounts": enrolment["accounts"],
+                    "accounts_per_s": round(enrolment["accounts"] / max(elapsed, 1e-3), 1),
+                    "ready": doc["ready"], "held": doc["held"]}
+        time.sleep(0.1)
+    raise RuntimeError(f"campaign {campaign}: enrolment not done in {timeout_s}s")
+
+
+def setup_dialer(engine: Engine, n: int) -> dict[str, Any]:
+    """The main run's dialer campaign: `n` accounts of its own (workload.dialer_docs), applied
+    by the dataflow, then the campaign over them, enrolled."""
+    rate = put_accounts(engine.port, workload.dialer_docs(n), n)
+    flow_s = wait_flow_idle(engine)
+    campaign = {"channel": "voice", "filter": workload.DIALER_FILTER}
+    put_campaign(engine.port, workload.DIALER_CAMPAIGN, campaign)
+    enrolled = wait_enrolment(engine.port, workload.DIALER_CAMPAIGN)
+    if enrolled["ready"] < n:
+        raise RuntimeError(f"campaign {workload.DIALER_CAMPAIGN}: {enrolled['ready']} of {n} accounts ready")
+    return {"accounts_loaded_per_s": round(rate, 1), "flow_idle_after_s": round(flow_s, 1), **enrolled}
+
+
 def post_events(port: int, events: workload.EventCursor, count: int, batch: int = 1000) -> int:
     accepted = 0
     for _ in range(0, count, batch):

@@ -38,8 +38,11 @@ def _pinned(argv: list[str], cores: Sequence[int] | None) -> list[str]:
 def openloop(port: int, path: str, bodies: Path, rate: float, duration_s: float, *,
              connections: int = 64, warmup_s: float = 1.0, drain_s: float = 3.0,
              max_requests: int = 0, content_type: str = "application/json", ndjson_batches: bool = False,
-             needles: Sequence[str] = (), cores: Sequence[int] | None = None) -> dict[str, Any]:
-    """One run of the open-loop generator (`rate` 0: closed loop). Returns its JSON."""
+             needles: Sequence[str] = (), every: Sequence[str] = (),
+             cores: Sequence[int] | None = None) -> dict[str, Any]:
+    """One run of the open-loop generator (`rate` 0: closed loop). Returns its JSON: answers
+    holding each of `needles` under "matches", occurrences of each of `every` under
+    "occurrences"."""
     argv = [str(build_openloop()), "-p", str(port), "-u", path, "-b", str(bodies), "-r", str(rate),
             "-d", str(duration_s), "-w", str(warmup_s), "-D", str(drain_s), "-c", str(connections),
             "-T", content_type]
@@ -49,22 +52,27 @@ def openloop(port: int, path: str, bodies: Path, rate: float, duration_s: float,
         argv += ["-s", str(RS)]
     for needle in needles:
         argv += ["-k", needle]
+    for needle in every:
+        argv += ["-K", needle]
     timeout = warmup_s + duration_s + drain_s + 30
     out = subprocess.run(_pinned(argv, cores), check=True, capture_output=True, text=True, timeout=timeout)
     return json.loads(out.stdout)
 
 
 def wrk(port: int, path: str, bodies: Path, mix: Mapping[str, str] | None = None, *, threads: int = 1,
-        connections: int = 32, duration_s: float = 10.0,
+        connections: int = 32, duration_s: float = 10.0, occurrences: Mapping[str, str] | None = None,
         cores: Sequence[int] | None = None) -> dict[str, Any]:
     """wrk closed loop, POSTing the bodies of `bodies` (one per line) in turn; `mix` maps a
-    substring of an answer to a name, and the answers holding each are counted."""
+    substring of an answer to a name, and the answers holding each are counted ("matches");
+    every occurrence of each substring of `occurrences` is counted ("occurrences")."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed")
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(duration_s)}s", "--latency",
             "-s", str(WRK_LUA), f"http://127.0.0.1:{port}{path}", "--", str(bodies)]
     for needle, name in (mix or {}).items():
         argv += [name, needle]
+    for needle, name in (occurrences or {}).items():
+        argv += ["#" + name, needle]
     out = subprocess.run(_pinned(argv, cores), check=True, capture_output=True, text=True,
                          timeout=duration_s + 30)
     for line in out.stdout.splitlines():

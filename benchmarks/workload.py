@@ -1,4 +1,5 @@
-"""Synthetic data, deterministic from a seed: accounts, decide bodies, NDJSON event batches.
+"""Synthetic data, deterministic from a seed: accounts, decide, route and dialer/next bodies,
+NDJSON event batches.
 
 A decision reserves its account until `expires_at`, so the same request twice answers
 "wait" (contact_locked). To measure the contact path, the decide bodies walk the accounts in
@@ -53,6 +54,23 @@ def account_docs(n: int, seed: int = 1) -> Iterator[dict[str, Any]]:
         }
 
 
+DIALER_PORTFOLIO = "dialer"
+
+
+def dialer_account_id(i: int) -> str:
+    return f"D-{i:06d}"
+
+
+def dialer_docs(n: int, seed: int = 4) -> Iterator[dict[str, Any]]:
+    """Accounts of their own for the dialer campaign (ids D-..., portfolio DIALER_PORTFOLIO):
+    decide and the events never touch them, so neither workload meets the other's locks."""
+    for i, doc in enumerate(account_docs(n, seed)):
+        for point in doc["contact_points"]:
+            if point["type"] != "email":
+                point["address"] = point["address"].replace("+52", "+53", 1)
+        yield doc | {"account_id": dialer_account_id(i), "portfolio": DIALER_PORTFOLIO}
+
+
 def accounts(n: int, seed: int = 1) -> list[dict[str, Any]]:
     return list(account_docs(n, seed))
 
@@ -91,6 +109,75 @@ class DecideCursor:
     @property
     def passes(self) -> float:
         return self.k / self.n
+
+
+class RouteCursor:
+    """Route bodies: the accounts' mobile numbers in turn, voice and sms alternately, `now`
+    moving on PASS_DAYS per pass over the accounts (like DecideCursor). Route keeps no
+    per-account state, so nothing here can be refused as a repeat."""
+
+    def __init__(self, n_accounts: int, work_dir: Path) -> None:
+        self.numbers = [(d["contact_points"][0]["address"], d["contact_points"][0]["network"])
+                        for d in account_docs(n_accounts)]
+        self.k = 0
+        self.dir = work_dir
+        self.files = 0
+
+    def body(self, k: int) -> bytes:
+        pass_no, j = divmod(k, len(self.numbers))
+        address, network = self.numbers[j]
+        now = BASE_NOW + timedelta(days=PASS_DAYS * pass_no)
+        return orjson.dumps({"address": address, "network": network, "channel": ("voice", "sms")[k % 2],
+                             "now": now.isoformat()})
+
+    def take(self, count: int) -> Path:
+        path = self.dir / f"route-{self.files}.txt"
+        self.files += 1
+        path.write_bytes(b"\n".join(self.body(k) for k in range(self.k, self.k + count)) + b"\n")
+        self.k += count
+        return path
+
+    @property
+    def passes(self) -> float:
+        return self.k / len(self.numbers)
+
+
+DIALER_CAMPAIGN = "bench"
+DIALER_COUNT = 10
+DIALER_FILTER = {"portfolio": DIALER_PORTFOLIO}
+
+
+def dialer_body(campaign: str, count: int, now: datetime) -> bytes:
+    return orjson.dumps({"campaign": campaign, "count": count, "now": now.isoformat()})
+
+
+class DialerCursor:
+    """dialer/next bodies for DIALER_CAMPAIGN (the `dialer_docs` accounts). Every lead is
+    leased for 15 minutes of event time and held out of the queue meanwhile, so `now` moves
+    on PASS_DAYS after every n_accounts / (2 * DIALER_COUNT) requests: a pass asks for at
+    most half the campaign, whatever rules hold back cannot make it run dry, and the next
+    pass finds every lease of the previous one expired (the engine brings them back)."""
+
+    def __init__(self, n_accounts: int, work_dir: Path) -> None:
+        self.per_pass = max(1, n_accounts // (2 * DIALER_COUNT))
+        self.k = 0
+        self.dir = work_dir
+        self.files = 0
+
+    def body(self, k: int) -> bytes:
+        now = BASE_NOW + timedelta(days=PASS_DAYS * (k // self.per_pass))
+        return dialer_body(DIALER_CAMPAIGN, DIALER_COUNT, now)
+
+    def take(self, count: int) -> Path:
+        path = self.dir / f"dialer-{self.files}.txt"
+        self.files += 1
+        path.write_bytes(b"\n".join(self.body(k) for k in range(self.k, self.k + count)) + b"\n")
+        self.k += count
+        return path
+
+    @property
+    def passes(self) -> float:
+        return self.k / self.per_pass
 
 
 def stateless_decide_bodies(n_accounts: int, path: Path) -> Path:

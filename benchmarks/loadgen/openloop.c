@@ -14,6 +14,8 @@
  * used in order and cycled; -n bounds the number of requests. The run is bounded by -d
  * seconds plus a drain of -D seconds; requests unanswered by then count as "unfinished" and
  * enter the latency histogram with their latency so far (a lower bound).
+ * -k NEEDLE counts the answers holding NEEDLE ("matches"); -K NEEDLE counts every occurrence
+ * of NEEDLE in the answers ("occurrences": e.g. the leads in a list).
  * Each histogram is printed whole too ("histogram_us": [[lower bound, count], ...]), so the
  * distribution can be plotted or recombined later.
  *
@@ -126,6 +128,7 @@ static const char *opt_headers[MAX_HEADERS];
 static int n_headers = 0;
 static const char *needles[MAX_NEEDLES];
 static uint64_t needle_hits[MAX_NEEDLES];
+static int needle_every[MAX_NEEDLES]; /* -K: count every occurrence, not answers */
 static int n_needles = 0;
 static int opt_port = 0, opt_conns = 64;
 static double opt_rate = 1000.0, opt_duration = 10.0, opt_warmup = 0.0, opt_drain = 2.0;
@@ -136,7 +139,7 @@ static void usage(void) {
     fprintf(stderr,
             "usage: openloop -p PORT -u PATH -b BODIES [-m METHOD] [-T CONTENT_TYPE] [-H 'K: V']...\n"
             "                [-r RATE|0] [-d SECONDS] [-w WARMUP_S] [-D DRAIN_S] [-c CONNS]\n"
-            "                [-n MAX_REQUESTS] [-s SEP_BYTE] [-k NEEDLE]...\n");
+            "                [-n MAX_REQUESTS] [-s SEP_BYTE] [-k NEEDLE]... [-K NEEDLE]...\n");
     exit(2);
 }
 
@@ -333,8 +336,16 @@ static void on_readable(conn_t *c) {
         n_completed++;
         if (status >= 200 && status < 300) n_ok++;
         if (status > 0 && status < MAX_STATUS) status_counts[status]++;
-        for (int k = 0; k < n_needles; k++)
-            if (memmem(c->in, (size_t)done, needles[k], strlen(needles[k]))) needle_hits[k]++;
+        for (int k = 0; k < n_needles; k++) {
+            size_t nlen = strlen(needles[k]);
+            const char *at = memmem(c->in, (size_t)done, needles[k], nlen);
+            if (!needle_every[k]) {
+                if (at) needle_hits[k]++;
+                continue;
+            }
+            for (; at; at = memmem(at + nlen, (size_t)(c->in + done - (at + nlen)), needles[k], nlen))
+                needle_hits[k]++;
+        }
     }
     c->busy = 0;
     c->in_len = 0;
@@ -351,7 +362,7 @@ static void json_string(const char *s) {
 
 int main(int argc, char **argv) {
     int o;
-    while ((o = getopt(argc, argv, "h:p:u:m:b:T:H:r:d:w:D:c:n:s:k:")) != -1) {
+    while ((o = getopt(argc, argv, "h:p:u:m:b:T:H:r:d:w:D:c:n:s:k:K:")) != -1) {
         switch (o) {
         case 'h': opt_host = optarg; break;
         case 'p': opt_port = atoi(optarg); break;
@@ -367,7 +378,13 @@ int main(int argc, char **argv) {
         case 'c': opt_conns = atoi(optarg); break;
         case 'n': opt_max = strtoull(optarg, NULL, 10); break;
         case 's': opt_sep = atoi(optarg); break;
-        case 'k': if (n_needles < MAX_NEEDLES) needles[n_needles++] = optarg; break;
+        case 'k':
+        case 'K':
+            if (n_needles < MAX_NEEDLES) {
+                needle_every[n_needles] = o == 'K';
+                needles[n_needles++] = optarg;
+            }
+            break;
         default: usage();
         }
     }
@@ -505,11 +522,16 @@ int main(int argc, char **argv) {
         printf("%s\"%d\": %" PRIu64, first ? "" : ", ", s, status_counts[s]);
         first = 0;
     }
-    printf("}}, \"matches\": {");
-    for (int k = 0; k < n_needles; k++) {
-        if (k) printf(", ");
-        json_string(needles[k]);
-        printf(": %" PRIu64, needle_hits[k]);
+    for (int every = 0; every < 2; every++) {
+        printf(every ? "}, \"occurrences\": {" : "}}, \"matches\": {");
+        first = 1;
+        for (int k = 0; k < n_needles; k++) {
+            if (needle_every[k] != every) continue;
+            if (!first) printf(", ");
+            first = 0;
+            json_string(needles[k]);
+            printf(": %" PRIu64, needle_hits[k]);
+        }
     }
     printf("}, ");
     hist_json("latency_ms", &lat);
