@@ -134,6 +134,7 @@ def account_step(half_life_s: float, routing: carriers.RouterConfig):
                 record.ts,
                 record.sip_code,
                 routing,
+                record.error_code,
             )
             if o is not None:
                 lessons.append(o)

@@ -3,8 +3,8 @@ router's order → one script that takes a probe slot and a calls-per-second tok
 
 The router is the published copy (`Scorer.router`): per destination network and local hour
 band, a Thompson draw of each carrier's answer-seizure ratio, minus cost; carriers behind an
-open breaker get only probes, one per carrier and network per `probe_interval_s` across every
-API process.
+open breaker get only probes: a `probe_share` of the attempts, and at most one per carrier and
+breaker per `probe_interval_s` across every API process.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ async def _take(
     if not chosen.probe and by_id[chosen.carrier].cps is None:
         return chosen
     interval = router.config.probe_interval_s
-    probe = K.probe_slot(chosen.carrier, network, int(now // interval)) if chosen.probe else None
+    scope = router.breaker_scope(chosen.carrier, network)
+    probe = K.probe_slot(chosen.carrier, scope, int(now // interval)) if chosen.probe else None
     second = int(now)
     taken = await store.take_route(
         probe,

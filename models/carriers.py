@@ -5,8 +5,10 @@ successful probe closes.
 
 The dataflow owns the learning copy (`observe` on every call or message outcome that names a
 carrier) and publishes it with the contact models; API processes route with the published
-copy (`route`), which never mutates. Probes through an open breaker are rationed across API
-processes by the caller (one per `probe_interval_s` of event time, see engine/route.py).
+copy (`route`), which never mutates. Probes through an open breaker are rationed twice: at
+most `probe_share` of the attempts that could take one (so a quiet operation does not send a
+large share of its calls into an outage), and at most one per `probe_interval_s` of event time
+across every API process (the caller holds that slot, see engine/route.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Protocol
 from features.outcomes import DEAD_NUMBER_SIP
 
 ANY_NETWORK = "*"
+ALL_BANDS = -1
 CALL_FINAL = frozenset({"answered", "no_answer", "busy", "failed", "voicemail"})
 
 
@@ -36,9 +39,14 @@ class RouterConfig:
     half_life_s: float = 6 * 3600.0  # evidence weight halves every 6 h of event time
     prior_answers: float = 1.0  # Beta prior: one answer in three attempts
     prior_failures: float = 2.0
-    breaker_failures: int = 5  # consecutive SIP 5xx that open a breaker
-    probe_interval_s: float = 30.0  # one probe through an open breaker per interval
-    answer_value: float = 1.0  # value of an answered attempt, base currency: ASR first, cost second
+    # pseudo-attempts a cell borrows from its network's rate, and a network from the carrier's
+    pool_strength: float = 4.0
+    breaker_failures: int = 5  # consecutive SIP 5xx that open a breaker (per network, and carrier-wide)
+    probe_interval_s: float = 30.0  # at most one probe through an open breaker per interval ...
+    probe_share: float = 0.02  # ... and at most this share of the attempts that could probe
+    # value of an answered attempt in the base currency: an agent reaching a phone is worth far
+    # more than any carrier's price, so ASR decides and cost breaks near-ties
+    answer_value: float = 50.0
     expected_minutes: float = 3.0  # billed minutes of an answered call
 
 
@@ -51,7 +59,8 @@ class Observation:
     band: int
     ts: float
     answered: bool  # calls: answered (any party); messages: delivered or read
-    sip_code: int | None = None
+    sip_code: int | None = None  # for messages: a 5xx error code the gateway reported
+    works: bool = True  # the outcome shows the carrier carried the attempt (resets a breaker's run)
 
     @property
     def carrier_failure(self) -> bool:
@@ -71,23 +80,31 @@ def observation(
     ts: float,
     sip_code: int | None,
     config: RouterConfig,
+    error_code: str | None = None,
 ) -> Observation | None:
     """What a call or message event teaches the router, or None when it teaches nothing (no
-    carrier, a status that is not final, a dead number, which is no carrier's fault)."""
+    carrier, a status that is not final, a dead number, which is no carrier's fault).
+
+    Only an outcome that shows the carrier working (a call that reached the network, whatever
+    the debtor did; a delivered message) resets a breaker's run of 5xx: an undelivered message
+    or a failed call with no code says nothing either way."""
     if carrier is None or sip_code in DEAD_NUMBER_SIP:
         return None
     if channel in ("voice", "ivr") or (channel is None and status in CALL_FINAL):
         if status not in CALL_FINAL:
             return None
         answered = status in ("answered", "voicemail")
+        works = status != "failed" or (sip_code is not None and not 500 <= sip_code <= 599)
     elif channel == "sms":
         if status not in ("delivered", "undelivered", "failed"):
             return None
-        answered = status == "delivered"
+        answered = works = status == "delivered"
+        if status == "failed" and error_code and error_code.isdigit() and 500 <= int(error_code) <= 599:
+            sip_code = int(error_code)
     else:
         return None
     band = band_of(hour, config.band_hours)
-    return Observation(carrier, network or ANY_NETWORK, band, ts, answered, sip_code)
+    return Observation(carrier, network or ANY_NETWORK, band, ts, answered, sip_code, works)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,39 +155,75 @@ class CarrierRouter:
     # --- learning (the dataflow) -------------------------------------------------------------
 
     def observe(self, o: Observation) -> bool:
-        """Learn one outcome; True when a breaker opened or closed."""
+        """Learn one outcome; True when a breaker opened or closed. Evidence is kept per
+        (network, band), per network and per carrier, so thin cells borrow from the wider
+        rates; breakers per network and carrier-wide (a carrier that fails everywhere opens
+        after one run, not one run per network)."""
         cfg = self.config
         if not o.carrier_failure:  # a 5xx says the carrier failed, not that nobody answered
-            key = (o.network, o.band, o.carrier)
-            self.cells[key] = self.cells.get(key, Evidence(at=o.ts)).add(o.answered, o.ts, cfg.half_life_s)
-        bkey = (o.carrier, o.network)
-        b = self.breakers.get(bkey, Breaker())
+            for key in (
+                (o.network, o.band, o.carrier),
+                (o.network, ALL_BANDS, o.carrier),
+                (ANY_NETWORK, ALL_BANDS, o.carrier),
+            ):
+                e = self.cells.get(key, Evidence(at=o.ts))
+                self.cells[key] = e.add(o.answered, o.ts, cfg.half_life_s)
+        changed = False
+        for network in dict.fromkeys((o.network, ANY_NETWORK)):
+            changed = self._breaker((o.carrier, network), o) or changed
+        return changed
+
+    def _breaker(self, key: tuple[str, str], o: Observation) -> bool:
+        b = self.breakers.get(key, Breaker())
         if o.carrier_failure:
             run = b.run + 1
             opened = b.opened_at
-            if opened is None and run >= cfg.breaker_failures:
+            if opened is None and run >= self.config.breaker_failures:
                 opened = o.ts
-            self.breakers[bkey] = Breaker(run, opened, max(b.last_at, o.ts))
+            self.breakers[key] = Breaker(run, opened, max(b.last_at, o.ts))
             return opened is not None and b.opened_at is None
-        self.breakers[bkey] = Breaker(0, None, max(b.last_at, o.ts))
+        if not o.works:
+            return False
+        self.breakers[key] = Breaker(0, None, max(b.last_at, o.ts))
         return b.opened_at is not None
 
     # --- routing (API processes; read-only) ---------------------------------------------------
 
     def is_open(self, carrier: str, network: str) -> bool:
-        b = self.breakers.get((carrier, network))
-        return b is not None and b.opened_at is not None
+        for key in ((carrier, network), (carrier, ANY_NETWORK)):
+            b = self.breakers.get(key)
+            if b is not None and b.opened_at is not None:
+                return True
+        return False
+
+    def breaker_scope(self, carrier: str, network: str) -> str:
+        """The network key of the open breaker that holds the carrier back: `*` when it is
+        carrier-wide (its probes then test the carrier, whatever the network)."""
+        b = self.breakers.get((carrier, ANY_NETWORK))
+        return ANY_NETWORK if b is not None and b.opened_at is not None else network
 
     def open_breakers(self) -> list[tuple[str, str]]:
         return sorted(k for k, b in self.breakers.items() if b.opened_at is not None)
 
     def posterior(self, network: str, band: int, carrier: str, now: float) -> tuple[float, float]:
+        """Beta(answers, failures) for the cell, shrunk towards the carrier's rate on the
+        network, itself shrunk towards the carrier's rate everywhere (empirical Bayes)."""
         cfg = self.config
-        e = self.cells.get((network, band, carrier))
-        if e is None:
-            return cfg.prior_answers, cfg.prior_failures
-        e = e.as_of(now, cfg.half_life_s)
-        return cfg.prior_answers + e.answers, cfg.prior_failures + e.failures
+        levels = [(ANY_NETWORK, ALL_BANDS)]
+        if network != ANY_NETWORK:
+            levels.append((network, ALL_BANDS))
+        if band != ALL_BANDS:
+            levels.append((network, band))
+        a, f = cfg.prior_answers, cfg.prior_failures
+        for i, (net, b) in enumerate(levels):
+            if i:
+                mean, k = a / (a + f), cfg.pool_strength
+                a, f = k * mean, k * (1.0 - mean)
+            e = self.cells.get((net, b, carrier))
+            if e is not None:
+                e = e.as_of(now, cfg.half_life_s)
+                a, f = a + e.answers, f + e.failures
+        return a, f
 
     def route(
         self,
@@ -202,7 +255,7 @@ class CarrierRouter:
             scored.append((draw * self._net_value(c, channel) - _attempt_cost(c, channel), c.id, a / (a + b)))
         scored.sort(reverse=True)
         probes = [c for c in held if c in probe_due]
-        if probes:
+        if probes and rng.random() < cfg.probe_share:
             a, b = self.posterior(net, band, probes[0], now)
             return Route(
                 probes[0],
@@ -231,17 +284,12 @@ class CarrierRouter:
 
     def asr_table(self, now: float) -> dict[tuple[str, str], float]:
         """Posterior mean ASR per (carrier, network), pooled over hour bands: for gauges."""
-        pooled: dict[tuple[str, str], list[float]] = {}
-        cfg = self.config
-        for (network, _band, carrier), e in self.cells.items():
-            e = e.as_of(now, cfg.half_life_s)
-            acc = pooled.setdefault((carrier, network), [0.0, 0.0])
-            acc[0] += e.answers
-            acc[1] += e.failures
-        return {
-            k: (cfg.prior_answers + a) / (cfg.prior_answers + cfg.prior_failures + a + f)
-            for k, (a, f) in pooled.items()
-        }
+        out = {}
+        for (network, band, carrier) in self.cells:
+            if band == ALL_BANDS and network != ANY_NETWORK:
+                a, f = self.posterior(network, ALL_BANDS, carrier, now)
+                out[(carrier, network)] = a / (a + f)
+        return out
 
 
 def _attempt_cost(c: CarrierSpec, channel: str) -> float:
