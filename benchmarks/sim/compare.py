@@ -17,10 +17,10 @@ from benchmarks.sim.driver import Result, Setup, run
 from benchmarks.sim.engine_proc import ROOT, cadencia_run
 from benchmarks.sim.policies.oracle import Oracle
 from benchmarks.sim.policies.random_choice import RandomChoice
-from benchmarks.sim.policies.static import Static
+from benchmarks.sim.policies.static import CALL_SHARE, Static
 from benchmarks.sim.report import quantile
 
-POLICIES = ("static", "random", "oracle", "vw", "cadencia")
+POLICIES = ("static", "static_lcr", "random", "oracle", "vw", "cadencia")
 
 
 def run_policy(
@@ -33,6 +33,8 @@ def run_policy(
 ) -> Result:
     if name == "static":
         return run(name, lambda a, w: Static(a, catalog), setup, catalog, log)
+    if name == "static_lcr":
+        return run(name, lambda a, w: Static(a, catalog, lcr=True), setup, catalog, log)
     if name == "random":
         return run(name, lambda a, w: RandomChoice(a, catalog, volume, setup.seed), setup, catalog, log)
     if name == "oracle":
@@ -45,7 +47,14 @@ def run_policy(
         from benchmarks.sim.policies.cadencia import Cadencia
 
         with cadencia_run(CONFIG, redis_url) as url:
-            return run(name, lambda a, w: Cadencia(url), setup, catalog, log)
+            calls = int(CALL_SHARE * setup.accounts)  # the static schedule's agent calls a day
+            return run(
+                name,
+                lambda a, w: Cadencia(url, calls_per_day=calls, step_minutes=setup.step_minutes),
+                setup,
+                catalog,
+                log,
+            )
     raise ValueError(f"unknown policy {name!r}; use {', '.join(POLICIES)}")
 
 
@@ -90,6 +99,7 @@ def document(setup: Setup, catalog: Catalog, results: dict[str, Result], elapsed
             "accounts": setup.accounts,
             "days": setup.days,
             "seed": setup.seed,
+            "step_minutes": setup.step_minutes,
             "start": setup.start.isoformat(),
             "currency": catalog.raw["money"]["currency"],
             "portfolio": round(next(iter(results.values())).portfolio, 2) if results else 0.0,

@@ -18,3 +18,4 @@ class Contact:
     decision_id: str | None = None
     note: Any = None  # the policy's own bookkeeping (the VW example it learns from)
     reminder: bool = False  # the promise reminder the rules allow
+    address: str | None = None  # the number or address, for a policy that routes at send time

@@ -18,7 +18,7 @@ from benchmarks.sim.audit import Auditor
 from benchmarks.sim.catalog import Catalog, Outage
 from benchmarks.sim.contact import Contact
 from benchmarks.sim.dynamics import Pending, World
-from benchmarks.sim.policies.base import BINDING, Policy
+from benchmarks.sim.policies.base import BINDING, CALLS, Policy
 from benchmarks.sim.tally import Tally
 from benchmarks.sim.world import make_world, observable
 
@@ -31,6 +31,7 @@ class Setup:
     days: int
     seed: int
     start: datetime = START
+    step_minutes: int = 10  # the clock's step: a dialer pulls leads and events are posted each step
 
     @property
     def outage(self) -> Outage:
@@ -64,6 +65,7 @@ def run(name: str, make: Factory, setup: Setup, catalog: Catalog, log: Any = Non
     auditor = Auditor(catalog.caps, catalog.raw.get("decisions", {}).get("reservation_minutes", 120))
     policy = make(auditor, world)
     tally = Tally(catalog, {d.account_id: d.currency for d in debtors}, setup.days)
+    tally.outage_start, tally.outage_end = setup.outage.start, setup.outage.end
     portfolio = sum(catalog.to_base(d.balance, d.currency) for d in debtors)
     heap: list[tuple[datetime, int, Any]] = []
     order = 0
@@ -89,11 +91,11 @@ def run(name: str, make: Factory, setup: Setup, catalog: Catalog, log: Any = Non
                     c.decision_id = f"{name}-{order}"
                 push(c.send_at, c)
             binding_at: dict[str, datetime] = {}
-            for h in range(24):
-                now = t0 + timedelta(hours=h)
-                end = now + timedelta(hours=1)
-                hour_index = day * 24 + h
-                for c in policy.hourly(now):
+            for step in range(24 * 60 // setup.step_minutes):
+                now = t0 + timedelta(minutes=step * setup.step_minutes)
+                end = now + timedelta(minutes=setup.step_minutes)
+                hour_index = day * 24 + step * setup.step_minutes // 60
+                for c in policy.step(now, end):
                     push(c.send_at, c)
                 unposted: list[dict[str, Any]] = []
                 while heap and heap[0][0] < end:
@@ -108,6 +110,8 @@ def run(name: str, make: Factory, setup: Setup, catalog: Catalog, log: Any = Non
                         )
                         follow, charge = world.contact(item)
                         tally.contact(day, hour_index, item, charge)
+                        if item.channel in CALLS and item.carrier:
+                            tally.route(ts, world.routing_truth(item, ts))
                         for p in follow:
                             push(p.ts, p)
                         continue

@@ -78,6 +78,14 @@ def _iso(t: datetime) -> str:
     return t.isoformat()
 
 
+@dataclass(frozen=True)
+class RoutingTruth:
+    network: str
+    chosen: float
+    best: float
+    down: bool
+
+
 class World:
     def __init__(self, debtors: list[Debtor], seed: int, catalog: Catalog, outage: Outage) -> None:
         self.debtors = {d.account_id: d for d in debtors}
@@ -143,6 +151,21 @@ class World:
         if c.channel in CALLS:
             return self._call(d, s, c, key, hour, over)
         return self._message(d, s, c, key, hour, over)
+
+    def routing_truth(self, c: Contact, t: datetime) -> RoutingTruth:
+        """How good the call's carrier was, by the hidden answer rates: the chosen carrier's
+        chance to complete the call, the best carrier's at that network and local hour (a
+        carrier in its outage completes nothing), and whether the chosen one was down."""
+        d = self.debtors[c.account_id]
+        phone = self._phone(d, c.point_id)
+        network = phone.network if phone is not None else "unknown"
+        hour = t.astimezone(ZoneInfo(d.timezone)).hour
+
+        def rate(carrier: str) -> float:
+            return 0.0 if self.outage.down(carrier, t) else self.catalog.asr(carrier, network, hour)
+
+        best = max(rate(cid) for cid in self.catalog.carriers)
+        return RoutingTruth(network, rate(c.carrier or ""), best, self.outage.down(c.carrier, t))
 
     def _phone(self, d: Debtor, point_id: str) -> Phone | None:
         return next((p for p in d.phones if p.id == point_id), None)

@@ -66,7 +66,11 @@ class Http:
         self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout_s)
         self.last_s = 0.0
 
-    def call(self, method: str, path: str, body: Any = None, ndjson: bool = False) -> Any:
+    def call(
+        self, method: str, path: str, body: Any = None, ndjson: bool = False, allow: tuple[int, ...] = ()
+    ) -> Any:
+        """The answer's JSON; an error status raises unless it is in `allow` (its error body
+        is returned then)."""
         if ndjson:
             data: bytes | None = b"\n".join(orjson.dumps(x) for x in body)
             headers = {"Content-Type": "application/x-ndjson"}
@@ -78,7 +82,7 @@ class Http:
         resp = self.conn.getresponse()
         payload = resp.read()
         self.last_s = time.perf_counter() - began
-        if resp.status >= 400 and not (path == "/readyz" and resp.status == 503):
+        if resp.status >= 400 and resp.status not in allow and not (path == "/readyz" and resp.status == 503):
             raise RuntimeError(f"{method} {path}: {resp.status} {payload[:500]!r}")
         return orjson.loads(payload) if payload else None
 

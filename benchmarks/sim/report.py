@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-ORDER = ("static", "random", "oracle", "vw", "cadencia")
+ORDER = ("static", "static_lcr", "random", "oracle", "vw", "cadencia")
 
 
 def _money(x: float | None) -> str:
@@ -43,7 +43,8 @@ def markdown(doc: dict[str, Any]) -> str:
         "# Collection-world simulator: quality of the decisions",
         "",
         f"{s['accounts']:,} accounts in MX, CO, US, CL, PE over {s['days']} simulated days from {s['start']} "
-        f"(hourly steps), seed {s['seed']}; every policy on the same world. Money in {s['currency']} "
+        f"({s.get('step_minutes', 60)}-minute steps), seed {s['seed']}; every policy on the same world. "
+        f"Money in {s['currency']} "
         f"(rates from `benchmarks/sim/sim.toml`). Portfolio {_money(s['portfolio'])}. "
         f"Carrier {s['outage']['carrier']} "
         f"fails (SIP 503) from {s['outage']['start']} to {s['outage']['end']}. Engine: {s['engine']}. "
@@ -112,6 +113,23 @@ def markdown(doc: dict[str, Any]) -> str:
             share = carrier_share(p["carrier_hours"], a, b)
             cells.append(" ".join(f"{k} {100 * v:.0f}%" for k, v in share.items()) or "-")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Carrier routing against the hidden truth",
+        "",
+        "ASR vs best: the hidden answer rate of the carriers each policy chose, over the best "
+        "carrier's at the same network and local hour (a carrier in its outage completes nothing), "
+        f"for the same calls: 1.000 is always the best. Outage share: the calls still sent to "
+        f"{o['carrier']} from 10 simulated minutes into its outage to its end.",
+        "",
+        "| policy | calls | ASR vs best | outage share after 10 min |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, p in pol.items():
+        lines.append(
+            f"| {name} | {p['calls']:,} | {_ratio(p.get('asr_vs_best'), 1.0)} "
+            f"| {_pct(p.get('outage_share_after_10min'))} |"
+        )
     lat = doc.get("cadencia_latency")
     if lat:
         lines += [

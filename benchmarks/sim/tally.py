@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
 from typing import Any
 
 from benchmarks.sim.catalog import Catalog
@@ -43,6 +44,12 @@ class Tally:
         self.days = [Day() for _ in range(days)]
         self.carrier_hours: Counter[tuple[int, str]] = Counter()  # (hour of the run, carrier): calls
         self.carrier_failed: Counter[tuple[int, str]] = Counter()
+        self.asr_chosen = 0.0  # sums of the hidden answer rates of the carriers chosen ...
+        self.asr_best = 0.0  # ... and of the best carrier for the same calls
+        # calls from 10 minutes into the outage to its end: [to the down carrier, all]
+        self.after_outage = [0, 0]
+        self.outage_start: datetime | None = None
+        self.outage_end: datetime | None = None
 
     def contact(self, day: int, hour: int, c: Contact, charge: Charge) -> None:
         d = self.days[day]
@@ -57,6 +64,15 @@ class Tally:
             d.right_party += charge.right_party
             if c.carrier:
                 self.carrier_hours[(hour, c.carrier)] += 1
+
+    def route(self, t: datetime, truth: Any) -> None:
+        self.asr_chosen += truth.chosen
+        self.asr_best += truth.best
+        start = self.outage_start
+        end = self.outage_end
+        if start is not None and end is not None and start + timedelta(minutes=10) <= t < end:
+            self.after_outage[0] += truth.down
+            self.after_outage[1] += 1
 
     def event(self, day: int, hour: int, ev: dict[str, Any]) -> None:
         d = self.days[day]
@@ -104,6 +120,13 @@ class Tally:
             "optouts": total.optouts,
             "disputes": total.disputes,
             "revoked": total.revoked,
+            # routing: the hidden answer rate of the carriers chosen against the best carrier's
+            # for the same calls (1.0 = always the best), and the share of calls still sent to
+            # the failing carrier from 10 minutes into its outage to its end
+            "asr_vs_best": self.asr_chosen / self.asr_best if self.asr_best else None,
+            "outage_share_after_10min": (
+                self.after_outage[0] / self.after_outage[1] if self.after_outage[1] else None
+            ),
             "per_day": [
                 {
                     "day": i + 1,

@@ -1,9 +1,9 @@
 """What every policy does, and the helpers the baselines share.
 
 The driver calls, per simulated day: `morning` (the portfolio as uploaded that morning; answer
-the day's planned contacts), `hourly` each hour (where a dialer pulling `POST /v1/dialer/next`
-will plug in: one place), `confirm` just before a planned contact is sent, `observe` with each
-hour's events in time order, and `end_day`.
+the day's planned contacts), `step` at every step of the clock (a dialer pulling leads: contacts
+sent within [now, end)), `confirm` just before a planned contact is sent, `observe` with each
+step's events in time order, and `end_day`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class Policy:
     def morning(self, day: int, now: datetime, docs: list[dict[str, Any]]) -> list[Contact]:
         raise NotImplementedError
 
-    def hourly(self, now: datetime) -> list[Contact]:
+    def step(self, now: datetime, end: datetime) -> list[Contact]:
         return []
 
     def confirm(self, c: Contact, now: datetime, unposted: list[dict[str, Any]], touched: bool) -> bool:

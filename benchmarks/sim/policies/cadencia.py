@@ -1,13 +1,16 @@
-"""cadencia, through its HTTP contract only, as a planner and a gateway use it: the portfolio
-uploaded each morning, one batch of decisions for the day, outcomes posted as events in time
-order. A message queued for later is checked with the engine before it goes out when something
-binding (promise, payment, opt-out, dispute) arrived for its account since the plan: the engine
-releases the reservation then, and a released decision is not sent."""
+"""cadencia, through its HTTP contract only, as a planner, a dialer and a gateway use it: the
+portfolio uploaded each morning, one batch of digital (and voice-bot) decisions for the day, a
+dialer pulling agent-call leads from a campaign every step of the clock (`POST /v1/dialer/next`,
+then `POST /v1/route` for each call, at the same number of calls a day as the static schedule),
+outcomes posted as events in time order. A message queued for later is checked with the
+engine before it goes out when something binding (promise, payment, opt-out, dispute) arrived
+for its account since the plan: the engine releases the reservation then, and a released
+decision is not sent."""
 
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from benchmarks.sim.contact import Contact
@@ -17,15 +20,30 @@ from benchmarks.sim.policies.base import Policy
 CHUNK_DECIDE = 100
 CHUNK_EVENTS = 500
 CHUNK_ACCOUNTS = 1000
+CAMPAIGN = "sim-calls"
+SHIFT_UTC = (13, 25)  # the call centre's hours, UTC: 07:00-19:00 in Mexico City, later further east
 
 
 class Cadencia(Policy):
     name = "cadencia"
 
-    def __init__(self, base_url: str, horizon_hours: int = 20, settle_s: float = 0.7) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        horizon_hours: int = 20,
+        settle_s: float = 0.7,
+        calls_per_day: int = 0,
+        step_minutes: int = 10,
+    ) -> None:
         self.http = Http(base_url)
         self.horizon = horizon_hours
         self.settle_s = settle_s
+        self.dialer = calls_per_day > 0
+        steps = (SHIFT_UTC[1] - SHIFT_UTC[0]) * 60 // step_minutes
+        self.per_step = -(-calls_per_day // steps) if self.dialer else 0
+        self.campaign_ready = False
+        self.routes = {"routed": 0, "revoked": 0, "no_carrier": 0, "probes": 0}
+        self.dialer_latencies: list[float] = []
         self.latencies: list[tuple[float, int]] = []  # (seconds, decisions in the request)
         self.answers: dict[str, int] = {}
         self.checks = 0
@@ -33,11 +51,15 @@ class Cadencia(Policy):
     def morning(self, day: int, now: datetime, docs: list[dict[str, Any]]) -> list[Contact]:
         for i in range(0, len(docs), CHUNK_ACCOUNTS):
             self.http.call("PUT", "/v1/accounts", docs[i : i + CHUNK_ACCOUNTS])
+        if self.dialer and not self.campaign_ready:
+            self._start_campaign(len(docs))
         live = [d["account_id"] for d in docs if d["balance"] > 0]
+        channels = ["sms", "whatsapp", "email", "ivr"] if self.dialer else None
         out = []
         for i in range(0, len(live), CHUNK_DECIDE):
             body = [
                 {"account_id": a, "now": now.isoformat(), "horizon_hours": self.horizon}
+                | ({"channels": channels} if channels else {})
                 for a in live[i : i + CHUNK_DECIDE]
             ]
             answers = self.http.call("POST", "/v1/decide", body)
@@ -57,11 +79,94 @@ class Cadencia(Policy):
                         a.get("carrier"),
                         a["decision_id"],
                         reminder="promise_reminder" in a.get("reasons", ()),
+                        address=a.get("address"),
                     )
                 )
         return out
 
+    def _start_campaign(self, accounts: int) -> None:
+        self.http.call("PUT", f"/v1/campaigns/{CAMPAIGN}", {"channel": "voice"})
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            body = self.http.call("GET", f"/v1/campaigns/{CAMPAIGN}")
+            if (body.get("enrolment") or {}).get("done"):
+                break
+            time.sleep(0.1)
+        self.campaign_ready = True
+
+    def _route(self, c: Contact, now: datetime, unposted: list[dict[str, Any]]) -> bool:
+        """Route a planned call at the moment it is placed: the carrier the engine chooses now
+        (breakers, rate limits), or no call when the reservation was revoked in the meantime."""
+        if unposted:  # the engine must know what happened before this call
+            self.observe([{k: v for k, v in e.items() if not k.startswith("_")} for e in unposted])
+            unposted.clear()
+        route = self.http.call(
+            "POST",
+            "/v1/route",
+            {
+                "decision_id": c.decision_id,
+                "address": c.address,
+                "channel": c.channel,
+                "now": now.isoformat(),
+            },
+            allow=(409,),
+        )
+        if "error" in route:
+            self.routes["revoked"] += 1
+            return False
+        if route["carrier"] is None:
+            self.routes["no_carrier"] += 1
+            self.http.call("POST", f"/v1/decisions/{c.decision_id}/cancel")
+            return False
+        self.routes["routed"] += 1
+        self.routes["probes"] += any(r.startswith("probe=") for r in route["reasons"])
+        c.carrier = route["carrier"]
+        return True
+
+    def step(self, now: datetime, end: datetime) -> list[Contact]:
+        """The dialer: this step's leads, each routed just before it is dialled."""
+        if not self.dialer or not SHIFT_UTC[0] <= _utc_hour(now) < SHIFT_UTC[1]:
+            return []
+        started = time.perf_counter()
+        leads = self.http.call(
+            "POST", "/v1/dialer/next", {"campaign": CAMPAIGN, "count": self.per_step, "now": now.isoformat()}
+        )["leads"]
+        self.dialer_latencies.append(time.perf_counter() - started)
+        out = []
+        gap = (end - now) / max(1, len(leads))
+        for i, lead in enumerate(leads):
+            at = now + gap * i
+            route = self.http.call(
+                "POST",
+                "/v1/route",
+                {"decision_id": lead["decision_id"], "address": lead["address"], "now": at.isoformat()},
+                allow=(409,),
+            )
+            if "error" in route:
+                self.routes["revoked"] += 1
+                continue
+            if route["carrier"] is None:
+                self.routes["no_carrier"] += 1
+                self.http.call("POST", f"/v1/decisions/{lead['decision_id']}/cancel")
+                continue
+            self.routes["routed"] += 1
+            self.routes["probes"] += any(r.startswith("probe=") for r in route["reasons"])
+            out.append(
+                Contact(
+                    lead["account_id"],
+                    "voice",
+                    lead["contact_point_id"],
+                    at,
+                    None,
+                    route["carrier"],
+                    lead["decision_id"],
+                )
+            )
+        return out
+
     def confirm(self, c: Contact, now: datetime, unposted: list[dict[str, Any]], touched: bool) -> bool:
+        if c.channel == "ivr" and c.address:  # the voice-bot platform routes each call as it places it
+            return self._route(c, now, unposted)
         if not touched:
             return True
         if unposted:
@@ -85,7 +190,18 @@ class Cadencia(Policy):
         time.sleep(self.settle_s)  # the dataflow publishes a changed model every publish_interval_s
 
     def extra(self) -> dict[str, Any]:
-        return {"latencies": self.latencies, "answers": self.answers, "lock_checks": self.checks}
+        return {
+            "latencies": self.latencies,
+            "answers": self.answers,
+            "lock_checks": self.checks,
+            "dialer_latencies": self.dialer_latencies,
+            "routes": self.routes,
+        }
 
     def close(self) -> None:
         self.http.close()
+
+
+def _utc_hour(t: datetime) -> int:
+    h = t.astimezone(UTC).hour
+    return h if h >= SHIFT_UTC[0] else h + 24  # the shift runs past midnight UTC

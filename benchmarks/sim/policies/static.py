@@ -13,6 +13,7 @@ from benchmarks.sim.contact import Contact
 from benchmarks.sim.policies.base import Audited, at_local
 
 CARRIERS = ("c1", "c2", "c3")
+CALL_SHARE = 0.08  # agent calls a day, as a share of the portfolio
 
 
 def first_point(doc: dict[str, Any], channel: str) -> str | None:
@@ -22,16 +23,27 @@ def first_point(doc: dict[str, Any], channel: str) -> str | None:
 class Static(Audited):
     name = "static"
 
-    def __init__(self, auditor: Auditor, catalog: Catalog, call_share: float = 0.08, every: int = 3) -> None:
+    def __init__(
+        self,
+        auditor: Auditor,
+        catalog: Catalog,
+        call_share: float = CALL_SHARE,
+        every: int = 3,
+        lcr: bool = False,
+    ) -> None:
         super().__init__(auditor)
         self.catalog = catalog
         self.call_share = call_share
         self.every = every
+        self.lcr = lcr
         self.turn = 0
 
     def _carrier(self, channel: str) -> str | None:
+        """Round robin; with `lcr`, what a SIP proxy's least-cost table does: the cheapest."""
         if channel not in ("voice", "ivr", "sms"):
             return None
+        if self.lcr:
+            return min(CARRIERS, key=lambda c: self.catalog.expected_cost(channel, c))
         self.turn += 1
         return CARRIERS[self.turn % len(CARRIERS)]
 
