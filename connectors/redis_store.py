@@ -31,7 +31,7 @@ class StoreUnavailable(Exception):
     """Redis did not answer or refused a command."""
 
 
-SCRIPTS = ("ingest", "reserve", "cancel", "upsert", "take_route", "pull", "enqueue", "park")
+SCRIPTS = ("ingest", "reserve", "cancel", "upsert", "take_route", "pull", "claim", "enqueue", "park")
 
 
 def _sha1(source: str) -> str:
@@ -335,6 +335,36 @@ class RedisStore:
         ]
         merged.sort(key=lambda item: item[1], reverse=True)
         return merged
+
+    async def claim_and_read(
+        self, campaign: str, account_ids: Sequence[str], until: float, since: float
+    ) -> list[AccountRow | None]:
+        """Claim the candidates (claim.lua) and read them, in one round trip: each account's
+        row, or None when another request claimed it first."""
+        k = self.keys
+        by_shard: dict[int, list[str]] = defaultdict(list)
+        for a in account_ids:
+            by_shard[k.shard(a)].append(a)
+        commands: list[Command] = [
+            self._eval("claim", list(k.queue(campaign, shard)[:2]), [until, *ids])
+            for shard, ids in by_shard.items()
+        ]
+        for a in account_ids:
+            commands.append(("HGETALL", k.account(a)))
+            commands.append(("ZRANGEBYSCORE", k.contacts(a), since, "+inf", "WITHSCORES"))
+        out = await self._run(commands)
+        claimed = {
+            a: bool(ok)
+            for (_shard, ids), flags in zip(by_shard.items(), out[: len(by_shard)], strict=True)
+            for a, ok in zip(ids, flags, strict=True)
+        }
+        reads = out[len(by_shard) :]
+        return [
+            AccountRow(_pairs(reads[2 * i]), [(m, float(sc)) for m, sc in _pairs(reads[2 * i + 1]).items()])
+            if claimed[a]
+            else None
+            for i, a in enumerate(account_ids)
+        ]
 
     async def enqueue(self, items: Sequence[tuple[str, str, float | None, bool]]) -> None:
         """(campaign, account, priority or None to remove, ready now) for each item."""

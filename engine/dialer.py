@@ -25,6 +25,7 @@ from models.contact import Scorer
 
 ROUNDS = 3  # pulls per request when the top is held back by rules or taken by another dialer
 RECHECK_S = 3600.0  # a lead with no value now, or with no known time to come back, is re-read in an hour
+CLAIM_S = 60.0  # a claimed candidate a request never settles (its process died) returns after this
 
 
 @dataclasses.dataclass
@@ -51,15 +52,19 @@ async def next_leads(
     for _round in range(ROUNDS):
         want = req.count - len(out.leads)
         top = [(a, s) for a, s in await store.pull(req.campaign, now, want * 2 + 2) if a not in seen]
-        ids = [a for a, _score in top[: want * 2 + 2]]
-        if not ids:
+        top = top[: want * 2 + 2]
+        if not top:
             break
+        ids = [a for a, _score in top]
         seen.update(ids)
-        rows = await store.read_accounts(ids, now - CONTACT_HISTORY_S)
+        priority = dict(top)
+        claimed = await store.claim_and_read(req.campaign, ids, now + CLAIM_S, now - CONTACT_HISTORY_S)
         offers: list[tuple[Contact, Account, Any]] = []
         waits: list[tuple[str, bytes]] = []
         parks: list[tuple[str, str, float]] = []
-        for account_id, row in zip(ids, rows, strict=True):
+        for account_id, row in zip(ids, claimed, strict=True):
+            if row is None:  # another dialer's request has it
+                continue
             if not row.exists:
                 parks.append((req.campaign, account_id, now + 365 * 86400))
                 continue
@@ -89,6 +94,11 @@ async def next_leads(
             leases.append((answer, dataclasses.replace(reservation, campaign=req.campaign)))
         reserved = await store.reserve([r for _a, r in leases], waits, parks)
         out.leads += [_lead(answer) for (answer, _r), ok in zip(leases, reserved, strict=True) if ok]
+        # claimed but not leased (more offers than wanted, or the account changed meanwhile): ready again
+        unused = [account.account_id for _c, account, _r in offers[want:]]
+        unused += [r.account_id for (_a, r), ok in zip(leases, reserved, strict=True) if not ok]
+        if unused:
+            await store.enqueue([(req.campaign, a, priority[a], True) for a in unused])
         if len(out.leads) >= req.count:
             break
     out.leads.sort(key=lambda lead: lead["score"], reverse=True)

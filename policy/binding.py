@@ -16,6 +16,7 @@ from features.records import Event
 
 def ops_for(event: Event) -> list[list[Any]]:
     t = event.type
+    ops: list[list[Any]]
     if t == "optout" or is_optout_reply(event):
         ops = [["optout", event.channel or "*", event.ts], ["release", "", "optout"]]
         if t == "reply" and event.channel:  # a STOP reply is still a direct contact (CO)
@@ -28,7 +29,7 @@ def ops_for(event: Event) -> list[list[Any]]:
         return [["pay", event.amount], ["release", "", "payment"]]
     if t == "dispute":
         return [["dispute", event.ts], ["release", "", "dispute"]]
-    ops: list[list[Any]] = []
+    ops = []
     intent = reply_intent(event)
     if intent is not None:  # journeys may follow what the debtor said (hardship: an agent)
         ops.append(["intent", event.ts, intent])

@@ -1,5 +1,6 @@
 -- A campaign's best candidates in one shard: first bring back every held account whose time
--- has come (with its current priority), then answer the top of the ready set.
+-- has come (with its current priority), then answer the top of the ready set. Accounts whose
+-- priority is not positive (a call is worth less than it costs) are never candidates.
 -- KEYS: ready zset, held zset, priority hash (one campaign, one shard)
 -- ARGV: 1 now (event time, s), 2 how many
 -- Returns a flat list: account, priority, account, priority, ...
@@ -11,4 +12,4 @@ for _, account in ipairs(due) do
     redis.call('ZADD', KEYS[1], prio, account)
   end
 end
-return redis.call('ZRANGE', KEYS[1], '+inf', '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, tonumber(ARGV[2]), 'WITHSCORES')
+return redis.call('ZRANGE', KEYS[1], '+inf', '(0', 'BYSCORE', 'REV', 'LIMIT', 0, tonumber(ARGV[2]), 'WITHSCORES')

@@ -188,3 +188,13 @@ def test_campaign_and_dialer_input_errors(api):
     r = api.post("/v1/dialer/next", json={"campaign": "cards-early", "count": 0})
     assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "count"
     assert api.get("/v1/campaigns/nope").status_code == 404
+
+
+def test_accounts_not_worth_a_call_are_never_handed_out(api):
+    # 5 pesos owed: no call is worth its cost, so the queue never offers the account
+    api.put("/v1/accounts", json=[*portfolio(2), account("TINY", balance=5.0)])
+    start_campaign(api, 3)
+    leads = next_leads(api, count=5)
+    assert sorted(x["account_id"] for x in leads) == ["A-000", "A-001"]
+    assert next_leads(api, count=5) == []
+    assert api.get("/v1/campaigns/cards-early").json()["ready"] == 1  # still queued, not re-read
