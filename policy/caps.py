@@ -18,8 +18,9 @@ Rules (country packs by the account's `country`; caps from `[policy.caps]` every
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from features.account import zone
 from policy.base import Block
@@ -49,18 +50,26 @@ class History:
 
 @dataclass(frozen=True, slots=True)
 class Caps:
-    """The operation's own caps (`[policy.caps]`); 0 means no cap."""
+    """The operation's own caps (`[policy.caps]`); 0 means no cap. A country's own table
+    (`[policy.caps.MX]`) replaces them for that country's accounts. Caps add to the law's
+    rules above; no configuration loosens those."""
 
     contacts_per_day: int = 0
     contacts_per_week: int = 0
     attempts_per_number_per_day: int = 0
+    by_country: Mapping[str, Caps] = field(default_factory=dict)
 
     def any(self) -> bool:
         return bool(self.contacts_per_day or self.contacts_per_week or self.attempts_per_number_per_day)
 
+    def for_country(self, country: str) -> Caps:
+        return self.by_country.get(country, self)
+
     @classmethod
-    def from_config(cls, spec: Mapping[str, int] | None) -> Caps:
-        return cls(**dict(spec or {}))
+    def from_config(cls, spec: Mapping[str, Any] | None) -> Caps:
+        spec = dict(spec or {})
+        countries = {k: cls(**v) for k, v in spec.items() if isinstance(v, Mapping)}
+        return cls(**{k: v for k, v in spec.items() if k not in countries}, by_country=countries)
 
 
 def _local(ts: float, timezone: str) -> datetime:
@@ -85,6 +94,7 @@ def cap_block(
     timezone: str,
 ) -> Block | None:
     """The first rule that forbids this contact at `t`, or None."""
+    caps = caps.for_country(country)
     no_rule_applies = country not in COUNTRY_RULES and not caps.any()
     no_history = not history.contacts and history.conversation_at is None and history.direct_at is None
     if no_rule_applies or no_history:

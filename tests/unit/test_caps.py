@@ -115,6 +115,21 @@ def test_operation_caps():
     assert cap_block("MX", NONE, three, "email", "e1", at("2026-03-06 15:00", NY), NY) is None
 
 
+def test_a_countrys_own_caps_replace_the_operations_for_its_accounts():
+    caps = Caps.from_config({"contacts_per_day": 3, "PE": {"contacts_per_day": 1}})
+    one = History(calls(NY, "2026-03-02"))
+    t = at("2026-03-02 15:00", NY)
+    assert rule(cap_block("PE", caps, one, "email", "e1", t, NY)) == "cap_day"
+    assert cap_block("MX", caps, one, "email", "e1", t, NY) is None
+    # and no table loosens the law: the US rules hold whatever the caps say
+    seven = History(calls(NY, *(f"2026-03-0{d}" for d in range(2, 9))))
+    loose = Caps.from_config({"US": {"contacts_per_day": 0}})
+    assert (
+        rule(cap_block("US", loose, seven, "voice", "m1", at("2026-03-08 15:00", NY), NY))
+        == "us_calls_7_in_7"
+    )
+
+
 def test_contacts_parse_from_the_reservation_set():
     assert parse_contacts([(b"d-001-aa|voice|m1", 12.0)]) == (Reserved(12.0, "voice", "m1"),)
 
