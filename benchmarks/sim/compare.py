@@ -15,9 +15,10 @@ from typing import Any
 from benchmarks.sim.catalog import CONFIG, Catalog
 from benchmarks.sim.driver import Result, Setup, run
 from benchmarks.sim.engine_proc import ROOT, cadencia_run
+from benchmarks.sim.policies.base import agent_calls_per_day
 from benchmarks.sim.policies.oracle import Oracle
 from benchmarks.sim.policies.random_choice import RandomChoice
-from benchmarks.sim.policies.static import CALL_SHARE, Static
+from benchmarks.sim.policies.static import Static
 from benchmarks.sim.report import quantile
 
 POLICIES = ("static", "static_lcr", "random", "oracle", "vw", "cadencia")
@@ -47,7 +48,7 @@ def run_policy(
         from benchmarks.sim.policies.cadencia import Cadencia
 
         with cadencia_run(CONFIG, redis_url) as url:
-            calls = int(CALL_SHARE * setup.accounts)  # the static schedule's agent calls a day
+            calls = agent_calls_per_day(setup.accounts)
             return run(
                 name,
                 lambda a, w: Cadencia(url, calls_per_day=calls, step_minutes=setup.step_minutes),

@@ -1,7 +1,7 @@
 """One policy through the simulated days: a discrete-event loop on a simulated clock.
 
 Each day: the world moves (DPD, self-cure), the portfolio is uploaded as it stands, the policy
-plans the day, and the clock advances in hourly steps; in each, every planned contact and every
+plans the day, and the clock advances in 10-minute steps; in each, every planned contact and every
 world event falls due in time order, contacts are audited at their real send time, and the
 hour's events go to the policy in time order. The same seed gives every policy the same world.
 """

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.sim.report import carrier_share
-
 
 def notes(doc: dict[str, Any]) -> list[str]:
     pol = doc["policies"]
@@ -27,12 +25,17 @@ def notes(doc: dict[str, Any]) -> list[str]:
                 f"({100 * pol[other]['asr']:.1f}%)."
             )
     o = doc["setup"]["outage"]
-    during = carrier_share(c["carrier_hours"], o["start_h"], o["end_h"]).get(o["carrier"], 0.0)
-    if during > 0.05:
+    share = c.get("outage_share_after_10min")
+    if share is not None and share > 0.05:
         out.append(
-            f"During {o['carrier']}'s outage {100 * during:.0f}% of cadencia's calls still went to it "
-            "(every one failed with SIP 503): carrier choice is still the static least-cost route "
-            "(`carrier=least_cost`), the learned router of issue 4 is not in yet."
+            f"From 10 minutes into {o['carrier']}'s outage to its end, {100 * share:.1f}% of cadencia's "
+            "calls still went to it (issue 4 asks for under 5%)."
+        )
+    ratio = c.get("asr_vs_best")
+    if ratio is not None and ratio < 0.9:
+        out.append(
+            f"cadencia's carriers answer at {ratio:.3f} of the best carrier's rate for the same calls "
+            "(issue 4 asks for within 10%)."
         )
     answers = doc.get("cadencia_latency", {}).get("answers", {})
     paid = sum(
@@ -40,17 +43,12 @@ def notes(doc: dict[str, Any]) -> list[str]:
     )
     if paid:
         out.append(
-            f"{paid:,} decisions answered `wait: paid` for accounts that still owed money (the sim only "
-            "asks for accounts with a positive balance): the engine compares all payments ever received "
-            "with the balance in the latest upload, so once an operation re-uploads the outstanding "
-            "balance after partial payments worth half of it, the account is treated as paid off."
+            f"{paid:,} decisions answered `wait: paid` for accounts the world says still owe money."
         )
     n = c.get("audit_notes", {}).get("co_direct_contact_week after an opt-out reply only", 0)
     if n:
         out.append(
             f"{n} CO contacts on another channel in the same calendar week after the debtor's only direct "
-            'contact that week was an opt-out reply ("STOP", "no me escriban más"): the engine does '
-            "not record an opt-out reply as a direct contact (`policy/binding.py` returns before the "
-            "`direct` op), while issue 5 counts any reply."
+            "contact that week was an opt-out reply."
         )
     return out

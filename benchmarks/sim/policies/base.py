@@ -19,6 +19,12 @@ from benchmarks.sim.contact import Contact
 
 CALLS = ("voice", "ivr")
 BINDING = frozenset({"promise", "payment", "optout", "dispute"})
+AGENT_CALL_SHARE = 0.08  # agent calls a day, as a share of the portfolio: the call centre's size
+
+
+def agent_calls_per_day(accounts: int) -> int:
+    """Every policy has the same call centre: this many agent (`voice`) calls a day."""
+    return int(AGENT_CALL_SHARE * accounts)
 
 
 class Policy:

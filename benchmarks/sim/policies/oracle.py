@@ -12,7 +12,7 @@ from benchmarks.sim.audit import Auditor
 from benchmarks.sim.catalog import Catalog
 from benchmarks.sim.contact import Contact
 from benchmarks.sim.dynamics import PAY_NOW, World
-from benchmarks.sim.policies.base import Audited, at_local, pairs
+from benchmarks.sim.policies.base import Audited, agent_calls_per_day, at_local, pairs
 from benchmarks.sim.world import CALLS
 
 CARRIERS = ("c1", "c2", "c3")
@@ -57,7 +57,7 @@ class Oracle(Audited):
             return self.catalog.asr(carrier or "c1", phone.network, hour) * reach
         return d.affinity[channel] * d.activity(hour) * 0.9**over
 
-    def best(self, doc: dict[str, Any], now: datetime) -> Contact | None:
+    def best(self, doc: dict[str, Any], now: datetime, voice: bool = True) -> tuple[float, Contact] | None:
         aid = doc["account_id"]
         d, s = self.world.debtors[aid], self.world.state[aid]
         if s.closed or s.disputed or s.recent(now) >= d.tolerance:
@@ -66,6 +66,8 @@ class Oracle(Audited):
         slots = [(int(h), at_local(doc, now, h)) for h in HOURS]
         options = []
         for channel, point, _network in pairs(doc):
+            if channel == "voice" and not voice:
+                continue
             templates = self.catalog.templates_for(channel, s.dpd) or [None]
             template = max(templates, key=lambda tpl: self.catalog.template_effect(tpl, s.dpd))
             value = self.value_if_engaged(aid, channel, template)
@@ -78,11 +80,23 @@ class Oracle(Audited):
                     if ev > 0:
                         options.append((ev, channel, point, t, template, carrier))
         options.sort(key=lambda o: -o[0])
-        for _ev, channel, point, t, template, carrier in options[:40]:
+        for ev, channel, point, t, template, carrier in options[:40]:
             c = Contact(aid, channel, point, t, template, carrier)
             if self.allowed(c):
-                return c
+                return ev, c
         return None
 
     def morning(self, day: int, now: datetime, docs: list[dict[str, Any]]) -> list[Contact]:
-        return [c for doc in docs if doc["balance"] > 0 and (c := self.best(doc, now)) is not None]
+        """Each account's best contact; the call centre's agent calls go to the accounts where
+        a call is worth most, and the others get their best contact without one."""
+        live = {doc["account_id"]: doc for doc in docs if doc["balance"] > 0}
+        first = {aid: b for aid, doc in live.items() if (b := self.best(doc, now)) is not None}
+        calls = sorted((b for b in first.values() if b[1].channel == "voice"), key=lambda b: -b[0])
+        keep = {b[1].account_id for b in calls[: agent_calls_per_day(len(docs))]}
+        out = []
+        for aid, (_ev, c) in first.items():
+            if c.channel != "voice" or aid in keep:
+                out.append(c)
+            elif (other := self.best(live[aid], now, voice=False)) is not None:
+                out.append(other[1])
+        return out

@@ -11,7 +11,7 @@ from typing import Any
 from benchmarks.sim.audit import Auditor
 from benchmarks.sim.catalog import Catalog
 from benchmarks.sim.contact import Contact
-from benchmarks.sim.policies.base import Audited, at_local, pairs
+from benchmarks.sim.policies.base import Audited, agent_calls_per_day, at_local, pairs
 
 CARRIERS = ("c1", "c2", "c3")
 
@@ -28,12 +28,18 @@ class RandomChoice(Audited):
     def morning(self, day: int, now: datetime, docs: list[dict[str, Any]]) -> list[Contact]:
         live = [d for d in docs if d["balance"] > 0]
         want = self.volume(day)
+        agents = agent_calls_per_day(len(docs))
         plan: list[Contact] = []
         tries = 0
         while live and len(plan) < want and tries < 4 * want:
             tries += 1
             doc = self.rng.choice(live)
-            channel, point, _network = self.rng.choice(pairs(doc))
+            options = pairs(doc)
+            if agents <= 0:  # the call centre is busy for the day
+                options = [o for o in options if o[0] != "voice"]
+                if not options:
+                    continue
+            channel, point, _network = self.rng.choice(options)
             templates = self.catalog.templates_for(channel, doc["days_past_due"])
             carrier = self.rng.choice(CARRIERS) if channel in ("voice", "ivr", "sms") else None
             c = Contact(
@@ -46,4 +52,5 @@ class RandomChoice(Audited):
             )
             if self.allowed(c):
                 plan.append(c)
+                agents -= channel == "voice"
         return plan

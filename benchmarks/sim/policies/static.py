@@ -10,10 +10,10 @@ from typing import Any
 from benchmarks.sim.audit import Auditor
 from benchmarks.sim.catalog import Catalog
 from benchmarks.sim.contact import Contact
-from benchmarks.sim.policies.base import Audited, at_local
+from benchmarks.sim.policies.base import AGENT_CALL_SHARE, Audited, at_local
 
 CARRIERS = ("c1", "c2", "c3")
-CALL_SHARE = 0.08  # agent calls a day, as a share of the portfolio
+CALL_SHARE = AGENT_CALL_SHARE
 
 
 def first_point(doc: dict[str, Any], channel: str) -> str | None:

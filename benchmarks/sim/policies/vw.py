@@ -23,7 +23,7 @@ from vowpalwabbit import Workspace
 from benchmarks.sim.audit import Auditor
 from benchmarks.sim.catalog import Catalog, dpd_bucket
 from benchmarks.sim.contact import Contact
-from benchmarks.sim.policies.base import Audited, History, at_local, pairs
+from benchmarks.sim.policies.base import Audited, History, agent_calls_per_day, at_local, pairs
 
 HOURS = (9, 13, 19)
 CARRIERS = ("c1", "c2", "c3")
@@ -75,6 +75,7 @@ class VW(Audited):
     def morning(self, day: int, now: datetime, docs: list[dict[str, Any]]) -> list[Contact]:
         self.now = now
         out = []
+        agents = agent_calls_per_day(len(docs))
         for doc in docs:
             aid = doc["account_id"]
             self.currency[aid] = doc["currency"]
@@ -86,6 +87,8 @@ class VW(Audited):
             actions: list[tuple[str, str, int, str | None] | None] = [None]
             lines = [self._shared(doc), "|a wait"]
             for channel, point, _net in pairs(doc):
+                if channel == "voice" and agents <= 0:  # the call centre is busy for the day
+                    continue
                 templates = self.catalog.templates_for(channel, doc["days_past_due"]) or [None]
                 for hour in HOURS:
                     t = at_local(doc, now, hour)
@@ -105,6 +108,7 @@ class VW(Audited):
                 self.pending.append((now, aid, lines, i, pmf[i], 0.0))
                 continue
             channel, point, hour, template = chosen
+            agents -= channel == "voice"
             net = next((p.get("network") for p in doc["contact_points"] if p["id"] == point), None)
             carrier = self._carrier(aid, channel, net, hour)
             c = Contact(aid, channel, point, at_local(doc, now, hour), template, carrier)
