@@ -14,7 +14,7 @@ import redis
 
 from connectors import keys as K
 from features.account import AccountFeatures, serving
-from features.records import ExpireRecord, Record, decode_log
+from features.records import AccountRecord, ExpireRecord, Record, decode_log
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +110,8 @@ class FeatureWrite:
     is_event: bool
     features: AccountFeatures | None  # None: the record did not change the features
     boost: bool = False  # a digital contact failed and no call has followed yet
+    account: AccountRecord | None = None  # the account's latest upload, for call campaigns
+    upload: bool = False  # this write comes from an upload (campaign membership may change)
 
 
 class QueueWriter:

@@ -110,6 +110,11 @@ class Api:
                         money.to_base(a.balance, a.currency),
                         tuple(p.id for p in a.contact_points),
                         {p.id: p.network for p in a.contact_points if p.network},
+                        a.portfolio,
+                        a.product,
+                        a.country,
+                        _segment(a.attributes),
+                        a.balance,
                     ),
                 )
                 for a in accounts
@@ -307,6 +312,11 @@ class Api:
 
     async def openapi_json(self, _request: Request) -> Response:
         return json_response(openapi.document())
+
+
+def _segment(attributes: dict[str, Any]) -> str | None:
+    segment = attributes.get("segment")
+    return None if segment is None else str(segment)
 
 
 def one(items: list[Any], many: bool, what: str) -> Any:

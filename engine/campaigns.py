@@ -22,9 +22,11 @@ from connectors.redis_store import RedisStore, StoreUnavailable
 from engine.settings import Settings
 from engine.wire import Account
 from features.account import read
+from features.records import AccountRecord
 from models.candidates import dpd_bucket, hour_affinity, numeric_x, onehot_keys
 from models.contact import Scorer
 from models.priority import call_priority
+from policy.journeys import Facts, in_segment
 
 log = logging.getLogger("cadencia.campaigns")
 
@@ -39,6 +41,7 @@ class CampaignFilter(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     days_past_due_min: Annotated[int, msgspec.Meta(ge=0)] | None = None
     days_past_due_max: Annotated[int, msgspec.Meta(ge=0)] | None = None
     balance_min: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    balance_max: Annotated[float, msgspec.Meta(ge=0)] | None = None
 
 
 class Campaign(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -48,15 +51,14 @@ class Campaign(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def matches(f: CampaignFilter, a: Account) -> bool:
-    return (
-        (f.portfolio is None or a.portfolio == f.portfolio)
-        and (f.product is None or a.product == f.product)
-        and (f.country is None or a.country == f.country)
-        and (f.segment is None or a.attributes.get("segment") == f.segment)
-        and (f.days_past_due_min is None or a.days_past_due >= f.days_past_due_min)
-        and (f.days_past_due_max is None or a.days_past_due <= f.days_past_due_max)
-        and (f.balance_min is None or a.balance >= f.balance_min)
-    )
+    facts = Facts(a.portfolio, a.product, a.country, a.days_past_due, a.balance, a.attributes)
+    return in_segment(f, facts)
+
+
+def in_campaign(campaign: Campaign, a: AccountRecord) -> bool:
+    """The same test as `matches`, on the facts an upload carries through the log."""
+    facts = Facts(a.portfolio, a.product, a.country, a.days_past_due, a.owed, {"segment": a.segment})
+    return in_segment(campaign.filter, facts)
 
 
 def priority(

@@ -33,7 +33,7 @@ from connectors.redis_log import (
     publish_model,
     published_model,
 )
-from engine.campaigns import Campaign, decode_campaigns, queue_items
+from engine.campaigns import Campaign, decode_campaigns, in_campaign, queue_items
 from engine.metrics import Metrics
 from engine.settings import Settings
 from features import account as features
@@ -106,6 +106,7 @@ class AccountState:
     attribution: attribution.Attribution
     networks: dict[str, str]  # contact point -> destination network, for carrier learning
     digital_failed_at: float | None = None  # a digital contact failed; no call since
+    account: AccountRecord | None = None  # the latest upload
 
     def __deepcopy__(self, memo: dict[int, Any]) -> AccountState:
         return self  # immutable all the way down: Bytewax's snapshot copy is not needed
@@ -121,7 +122,9 @@ def account_step(half_life_s: float, routing: carriers.RouterConfig):
         record = item.record
         feats = features.update(state.features, record, half_life_s)
         attr, examples = attribution.step(state.attribution, record)
-        networks = record.networks if isinstance(record, AccountRecord) else state.networks
+        upload = isinstance(record, AccountRecord)
+        account = record if upload else state.account
+        networks = record.networks if upload else state.networks
         failed_at = digital_failure(state.digital_failed_at, record, examples)
         lessons: list[Lesson] = list(examples)
         if isinstance(record, Event) and record.carrier is not None:
@@ -147,8 +150,10 @@ def account_step(half_life_s: float, routing: carriers.RouterConfig):
             isinstance(item.record, Event),
             changed,
             failed_at is not None,
+            account,
+            upload,
         )
-        return AccountState(feats, attr, networks, failed_at), (write, lessons)
+        return AccountState(feats, attr, networks, failed_at, account), (write, lessons)
 
     return step
 
@@ -266,18 +271,38 @@ class Queues:
                 self.scorer = pickle.loads(blob).scorer(version.decode())
 
     def update(self, items: list[FeatureWrite]) -> None:
+        """Members of a campaign (by the upload's facts, no read needed) are re-scored; an
+        upload that takes an account out of a campaign removes it; other accounts cost nothing."""
         self.refresh()
         if not self.campaigns:
             return
-        changed: dict[str, tuple[bool, bool]] = {}
+        latest: dict[str, FeatureWrite] = {}
+        flags: dict[str, tuple[bool, bool, bool]] = {}  # ready, boost, uploaded
         for w in items:
-            ready, _boost = changed.get(w.account_id, (False, False))
-            changed[w.account_id] = (ready or w.is_event, w.boost)
-        ids = list(changed)
+            ready, _boost, uploaded = flags.get(w.account_id, (False, False, False))
+            flags[w.account_id] = (ready or w.is_event, w.boost, uploaded or w.upload)
+            latest[w.account_id] = w
+        members: list[str] = []
+        removals: list[tuple[str, str, float | None, bool]] = []
+        for account_id, w in latest.items():
+            inside = [
+                cid
+                for cid, c in self.campaigns.items()
+                if c.active and w.account and in_campaign(c, w.account)
+            ]
+            if inside:
+                members.append(account_id)
+            if flags[account_id][2]:
+                removals += [(cid, account_id, None, False) for cid in self.campaigns if cid not in inside]
         rows = [
-            (a, doc, feat, *changed[a]) for a, (doc, feat) in zip(ids, self.writer.rows(ids), strict=True)
+            (a, doc, feat, *flags[a][:2])
+            for a, (doc, feat) in zip(members, self.writer.rows(members), strict=True)
         ]
-        self.writer.enqueue(queue_items(self.campaigns, rows, self.scorer, self.settings))
+        placed = [
+            i for i in queue_items(self.campaigns, rows, self.scorer, self.settings) if i[2] is not None
+        ]
+        if placed or removals:
+            self.writer.enqueue(placed + removals)
 
     def close(self) -> None:
         self.writer.r.close()

@@ -155,7 +155,29 @@ def plan(
     now: float,
     immediate: bool = False,
 ) -> Contact | Wait:
-    """`immediate`: the contact must happen now (a dialer's lead), not at a later hour."""
+    """`immediate`: the contact must happen now (a dialer's lead), not at a later hour. A wait's
+    `next_eligible_at` is when contact is allowed again: the rules' lifting time moved on to the
+    next opening of the debtor's calling window (a cap that lifts at midnight lifts at 07:00)."""
+    choice = _plan(req, account, row, view, scorer, settings, now, immediate)
+    if isinstance(choice, Wait) and choice.next_eligible_at is not None and choice.next_eligible_at > now:
+        window = windows.window_for(account.country, settings.policy.get("windows"))
+        opens = windows.next_window_start(
+            choice.next_eligible_at, account.timezone, window, days=14, country=account.country
+        )
+        return Wait(choice.blocks, opens if opens is not None else choice.next_eligible_at)
+    return choice
+
+
+def _plan(
+    req: DecideRequest,
+    account: Account,
+    row: AccountRow,
+    view: FeatureView,
+    scorer: Scorer,
+    settings: Settings,
+    now: float,
+    immediate: bool,
+) -> Contact | Wait:
     live = row.live()
     history = row.history()
     blocks = account_blocks(live, account.balance, account.timezone, now, settings.dispute_hold_s)

@@ -51,6 +51,12 @@ class AccountRecord:
     balance: float  # in the base currency
     contact_points: tuple[str, ...] = ()
     networks: dict[str, str] = field(default_factory=dict)  # contact point id -> destination network
+    # what call campaigns select on, so the dataflow places accounts without reading them back
+    portfolio: str = ""
+    product: str = ""
+    country: str = ""
+    segment: str | None = None
+    owed: float = 0.0  # the balance in the account's own currency
 
 
 @dataclass(frozen=True, slots=True)

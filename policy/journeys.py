@@ -76,22 +76,27 @@ class Facts:
     intent_at: float | None = None
 
 
+def in_segment(rule: Any, f: Facts) -> bool:
+    """Whether an account falls in a rule's segment (a journey's, a call campaign's filter):
+    every one of portfolio, product, country, segment, DPD and balance bounds the rule sets."""
+    return (
+        (rule.portfolio is None or f.portfolio == rule.portfolio)
+        and (rule.product is None or f.product == rule.product)
+        and (rule.country is None or f.country == rule.country)
+        and (rule.segment is None or f.attributes.get("segment") == rule.segment)
+        and (rule.days_past_due_min is None or f.days_past_due >= rule.days_past_due_min)
+        and (rule.days_past_due_max is None or f.days_past_due <= rule.days_past_due_max)
+        and (rule.balance_min is None or f.balance >= rule.balance_min)
+        and (rule.balance_max is None or f.balance <= rule.balance_max)
+    )
+
+
 def matches(j: Journey, f: Facts, now: float) -> bool:
     if j.after_intent is not None and (
         f.intent != j.after_intent or f.intent_at is None or now - f.intent_at > j.intent_days * 86400
     ):
         return False
-    return (
-        (j.portfolio is None or f.portfolio == j.portfolio)
-        and (j.product is None or f.product == j.product)
-        and (j.country is None or f.country == j.country)
-        and (j.segment is None or f.attributes.get("segment") == j.segment)
-        and (j.days_past_due_min is None or f.days_past_due >= j.days_past_due_min)
-        and (j.days_past_due_max is None or f.days_past_due <= j.days_past_due_max)
-        and (j.balance_min is None or f.balance >= j.balance_min)
-        and (j.balance_max is None or f.balance <= j.balance_max)
-        and all(f.attributes.get(k) == v for k, v in j.attributes.items())
-    )
+    return in_segment(j, f) and all(f.attributes.get(k) == v for k, v in j.attributes.items())
 
 
 def select(journeys: Sequence[Journey], f: Facts, now: float) -> Journey | None:

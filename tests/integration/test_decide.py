@@ -177,8 +177,9 @@ def test_a_promise_holds_contacts_until_its_due_date_ends(api):
     )
     d = decide(api)
     assert d["action"] == "wait" and d["reasons"] == ["promise_pending"]
+    # the promise holds until its due date ends (midnight); MX's calling window opens at 07:00
     assert datetime.fromisoformat(d["next_eligible_at"]) == datetime.fromisoformat(
-        "2026-03-06T00:00:00-06:00"
+        "2026-03-06T07:00:00-06:00"
     )
     assert decide(api, now="2026-03-06T09:00:00-06:00")["action"] == "contact"
 

@@ -26,8 +26,9 @@ def test_us_seven_calls_in_seven_days_then_wait(api):
         assert d["action"] == "contact", d
     d = decide(api, channels=["voice"], now="2026-03-08T15:00:00-04:00", horizon_hours=4)
     assert d["action"] == "wait" and d["reasons"] == ["us_calls_7_in_7"]
+    # the rule lifts at midnight; the US calling window opens at 08:00
     assert datetime.fromisoformat(d["next_eligible_at"]) == datetime.fromisoformat(
-        "2026-03-09T00:00:00-04:00"
+        "2026-03-09T08:00:00-04:00"
     )
     assert (
         decide(api, channels=["email"], now="2026-03-08T15:00:00-04:00", horizon_hours=4)["action"]
@@ -52,7 +53,7 @@ def test_us_no_call_for_seven_days_after_a_conversation(api):
     d = decide(api, channels=["voice"], now="2026-03-05T09:00:00-05:00", horizon_hours=8)
     assert d["action"] == "wait" and d["reasons"] == ["us_after_conversation"]
     assert datetime.fromisoformat(d["next_eligible_at"]) == datetime.fromisoformat(
-        "2026-03-09T00:00:00-04:00"
+        "2026-03-09T08:00:00-04:00"
     )
     assert (
         decide(api, channels=["voice"], now="2026-03-09T09:00:00-04:00", horizon_hours=8)["action"]
@@ -76,7 +77,7 @@ def test_co_one_contact_a_day(api):
     d = decide(api, now=first["expires_at"], horizon_hours=4)
     assert d["action"] == "wait" and d["reasons"] == ["co_one_a_day"]
     assert datetime.fromisoformat(d["next_eligible_at"]) == datetime.fromisoformat(
-        "2026-03-04T00:00:00-05:00"
+        "2026-03-04T07:00:00-05:00"
     )
 
 
