@@ -83,8 +83,38 @@ def _stride(n: int) -> int:
     return stride
 
 
-class DecideCursor:
+class _Cursor:
+    """Request bodies handed out in files of `count` lines, numbered on from the last; a
+    subclass says what body `k` is and how many make one pass over its accounts."""
+
+    name = "bodies"
+    k: int
+    files: int
+    dir: Path
+
+    def body(self, k: int) -> bytes:
+        raise NotImplementedError
+
+    @property
+    def per_pass(self) -> int:
+        raise NotImplementedError
+
+    def take(self, count: int) -> Path:
+        path = self.dir / f"{self.name}-{self.files}.txt"
+        self.files += 1
+        path.write_bytes(b"\n".join(self.body(k) for k in range(self.k, self.k + count)) + b"\n")
+        self.k += count
+        return path
+
+    @property
+    def passes(self) -> float:
+        return self.k / self.per_pass
+
+
+class DecideCursor(_Cursor):
     """Hands out decide bodies that never repeat an (account, now) pair within a run."""
+
+    name = "decide"
 
     def __init__(self, n_accounts: int, work_dir: Path) -> None:
         self.n = n_accounts
@@ -99,22 +129,17 @@ class DecideCursor:
         return orjson.dumps({"account_id": account_id((j * self.stride) % self.n),
                              "now": now.isoformat()})
 
-    def take(self, count: int) -> Path:
-        path = self.dir / f"decide-{self.files}.txt"
-        self.files += 1
-        path.write_bytes(b"\n".join(self.body(k) for k in range(self.k, self.k + count)) + b"\n")
-        self.k += count
-        return path
-
     @property
-    def passes(self) -> float:
-        return self.k / self.n
+    def per_pass(self) -> int:
+        return self.n
 
 
-class RouteCursor:
+class RouteCursor(_Cursor):
     """Route bodies: the accounts' mobile numbers in turn, voice and sms alternately, `now`
     moving on PASS_DAYS per pass over the accounts (like DecideCursor). Route keeps no
     per-account state, so nothing here can be refused as a repeat."""
+
+    name = "route"
 
     def __init__(self, n_accounts: int, work_dir: Path) -> None:
         self.numbers = [(d["contact_points"][0]["address"], d["contact_points"][0]["network"])
@@ -130,16 +155,9 @@ class RouteCursor:
         return orjson.dumps({"address": address, "network": network, "channel": ("voice", "sms")[k % 2],
                              "now": now.isoformat()})
 
-    def take(self, count: int) -> Path:
-        path = self.dir / f"route-{self.files}.txt"
-        self.files += 1
-        path.write_bytes(b"\n".join(self.body(k) for k in range(self.k, self.k + count)) + b"\n")
-        self.k += count
-        return path
-
     @property
-    def passes(self) -> float:
-        return self.k / len(self.numbers)
+    def per_pass(self) -> int:
+        return len(self.numbers)
 
 
 DIALER_CAMPAIGN = "bench"
@@ -151,33 +169,29 @@ def dialer_body(campaign: str, count: int, now: datetime) -> bytes:
     return orjson.dumps({"campaign": campaign, "count": count, "now": now.isoformat()})
 
 
-class DialerCursor:
+class DialerCursor(_Cursor):
     """dialer/next bodies for DIALER_CAMPAIGN (the `dialer_docs` accounts). Every lead is
     leased for 15 minutes of event time and held out of the queue meanwhile, so `now` moves
     on PASS_DAYS after every n_accounts / (2 * DIALER_COUNT) requests: a pass asks for at
     most half the campaign, whatever rules hold back cannot make it run dry, and the next
     pass finds every lease of the previous one expired (the engine brings them back)."""
 
+    name = "dialer"
+
     def __init__(self, n_accounts: int, work_dir: Path) -> None:
-        self.per_pass = max(1, n_accounts // (2 * DIALER_COUNT))
+        self.requests_per_pass = max(1, n_accounts // (2 * DIALER_COUNT))
         self.k = 0
         self.dir = work_dir
         self.files = 0
 
     def body(self, k: int) -> bytes:
-        now = BASE_NOW + timedelta(days=PASS_DAYS * (k // self.per_pass))
+        now = BASE_NOW + timedelta(days=PASS_DAYS * (k // self.requests_per_pass))
         return dialer_body(DIALER_CAMPAIGN, DIALER_COUNT, now)
 
-    def take(self, count: int) -> Path:
-        path = self.dir / f"dialer-{self.files}.txt"
-        self.files += 1
-        path.write_bytes(b"\n".join(self.body(k) for k in range(self.k, self.k + count)) + b"\n")
-        self.k += count
-        return path
-
     @property
-    def passes(self) -> float:
-        return self.k / self.per_pass
+    def per_pass(self) -> int:
+        return self.requests_per_pass
+
 
 
 def stateless_decide_bodies(n_accounts: int, path: Path) -> Path:
