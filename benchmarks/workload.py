@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -83,7 +84,7 @@ def _stride(n: int) -> int:
     return stride
 
 
-class _Cursor:
+class _Cursor(ABC):
     """Request bodies handed out in files of `count` lines, numbered on from the last; a
     subclass says what body `k` is and how many make one pass over its accounts."""
 
@@ -92,12 +93,14 @@ class _Cursor:
     files: int
     dir: Path
 
+    @abstractmethod
     def body(self, k: int) -> bytes:
-        raise NotImplementedError
+        """The `k`-th request body of the run."""
 
     @property
+    @abstractmethod
     def per_pass(self) -> int:
-        raise NotImplementedError
+        """How many bodies make one pass over the accounts."""
 
     def take(self, count: int) -> Path:
         path = self.dir / f"{self.name}-{self.files}.txt"

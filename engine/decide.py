@@ -158,26 +158,14 @@ def plan(
     """`immediate`: the contact must happen now (a dialer's lead), not at a later hour. A wait's
     `next_eligible_at` is when contact is allowed again: the rules' lifting time moved on to the
     next opening of the debtor's calling window (a cap that lifts at midnight lifts at 07:00)."""
-    choice = _plan(req, account, row, view, scorer, settings, now, immediate)
-    if isinstance(choice, Wait) and choice.next_eligible_at is not None and choice.next_eligible_at > now:
-        window = windows.window_for(account.country, settings.policy.get("windows"))
-        opens = windows.next_window_start(
-            choice.next_eligible_at, account.timezone, window, days=14, country=account.country
-        )
-        return Wait(choice.blocks, opens if opens is not None else choice.next_eligible_at)
-    return choice
+    window = windows.window_for(account.country, settings.policy.get("windows"))
 
+    def wait(blocks: list[Block], until: float | None) -> Wait:
+        if until is None or until <= now:
+            return Wait(blocks, until)
+        opens = windows.next_window_start(until, account.timezone, window, days=14, country=account.country)
+        return Wait(blocks, until if opens is None else opens)
 
-def _plan(
-    req: DecideRequest,
-    account: Account,
-    row: AccountRow,
-    view: FeatureView,
-    scorer: Scorer,
-    settings: Settings,
-    now: float,
-    immediate: bool,
-) -> Contact | Wait:
     live = row.live()
     history = row.history()
     blocks = account_blocks(live, account.balance, account.timezone, now, settings.dispute_hold_s)
@@ -191,7 +179,7 @@ def _plan(
         since = [c.channel for c in history.contacts if c.ts >= live.promise.ts]
         reminder = reminder_days(live, account.timezone, now, since)
     if blocks and reminder is None:
-        return Wait(blocks, eligible_again(blocks))
+        return wait(blocks, eligible_again(blocks))
 
     wanted = journeys.allowed_channels(journey, req.channels or ALL_CHANNELS)
     if reminder is not None:  # the one reminder a pending promise allows: digital, near the due date
@@ -210,17 +198,16 @@ def _plan(
             channels.append(c)
     if not channels:
         if reminder is not None:
-            return Wait(blocks, eligible_again(blocks))
+            return wait(blocks, eligible_again(blocks))
         return Wait(channel_blocks or [Block("no_channel")], None)
 
-    window = windows.window_for(account.country, settings.policy.get("windows"))
     horizon = req.horizon_hours or settings.decisions.default_horizon_hours
     slots = windows.permitted_hour_starts(now, account.timezone, horizon, window, account.country)
     if reminder is not None:
         tz = windows.zone(account.timezone)
         slots = [(t, h) for t, h in slots if datetime.fromtimestamp(t, tz).date() in reminder]
         if not slots:
-            return Wait(blocks, eligible_again(blocks))
+            return wait(blocks, eligible_again(blocks))
     if immediate:
         slots = slots[:1] if slots and slots[0][0] == now else []
     if not slots:
@@ -232,11 +219,12 @@ def _plan(
     choice = best_contact(
         account, points, view, scorer, settings, now, channels, slots, history, window, journey
     )
-    if isinstance(choice, Contact):
-        if reminder is not None:
-            choice.reasons.append("promise_reminder")
-        if journey is not None:
-            choice.reasons.append(f"journey={journey.id}")
+    if isinstance(choice, Wait):
+        return wait(choice.blocks, choice.next_eligible_at)
+    if reminder is not None:
+        choice.reasons.append("promise_reminder")
+    if journey is not None:
+        choice.reasons.append(f"journey={journey.id}")
     return choice
 
 

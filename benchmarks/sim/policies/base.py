@@ -8,6 +8,7 @@ step's events in time order, and `end_day`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,11 +28,12 @@ def agent_calls_per_day(accounts: int) -> int:
     return int(AGENT_CALL_SHARE * accounts)
 
 
-class Policy:
+class Policy(ABC):
     name = "policy"
 
+    @abstractmethod
     def morning(self, day: int, now: datetime, docs: list[dict[str, Any]]) -> list[Contact]:
-        raise NotImplementedError
+        """The day's planned contacts, given the portfolio as uploaded this morning."""
 
     def step(self, now: datetime, end: datetime) -> list[Contact]:
         return []
@@ -42,13 +44,13 @@ class Policy:
         that must tell its engine first posts them and empties the list)."""
         return True
 
-    def observe(self, events: list[dict[str, Any]]) -> None:
+    def observe(self, events: list[dict[str, Any]]) -> None:  # noqa: B027 - an optional hook
         pass
 
-    def end_day(self, day: int) -> None:
+    def end_day(self, day: int) -> None:  # noqa: B027 - an optional hook
         pass
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook
         pass
 
 
