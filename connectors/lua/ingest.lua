@@ -9,6 +9,17 @@
 --      | {"intent", ts, intent}: the debtor's last reply intent (journeys)
 -- A release with a reason revokes the live reservation: `revoked` = decision id|reason.
 -- Returns {applied, duplicates}.
+-- Keep the newest `ts|value` of a field: an older event arriving late changes nothing.
+local function newest(acct, field, ts, value)
+  local prev = redis.call('HGET', acct, field)
+  local prev_ts = prev and tonumber(string.match(prev, '^[^|]+')) or -1e18
+  if tonumber(ts) > prev_ts then
+    redis.call('HSET', acct, field, value and (ts .. '|' .. value) or ts)
+    return true
+  end
+  return false
+end
+
 local applied, dups = 0, 0
 local n = (#KEYS - 1) / 4
 for i = 0, n - 1 do
@@ -39,24 +50,11 @@ for i = 0, n - 1 do
         redis.call('HSETNX', acct, 'disp', op[2])
         changed = true
       elseif name == 'conversation' then
-        if tonumber(op[2]) > tonumber(redis.call('HGET', acct, 'conv') or '-1e18') then
-          redis.call('HSET', acct, 'conv', op[2])
-          changed = true
-        end
+        changed = newest(acct, 'conv', op[2]) or changed
       elseif name == 'intent' then
-        local prev = redis.call('HGET', acct, 'intent')
-        local prev_ts = prev and tonumber(string.match(prev, '^[^|]+')) or -1e18
-        if tonumber(op[2]) > prev_ts then
-          redis.call('HSET', acct, 'intent', op[2] .. '|' .. op[3])
-          changed = true
-        end
+        changed = newest(acct, 'intent', op[2], op[3]) or changed
       elseif name == 'direct' then
-        local prev = redis.call('HGET', acct, 'direct')
-        local prev_ts = prev and tonumber(string.match(prev, '^[^|]+')) or -1e18
-        if tonumber(op[2]) > prev_ts then
-          redis.call('HSET', acct, 'direct', op[2] .. '|' .. op[3])
-          changed = true
-        end
+        changed = newest(acct, 'direct', op[2], op[3]) or changed
       elseif name == 'release' then
         local lock = redis.call('HGET', acct, 'lock')
         if lock and (op[2] == '' or string.sub(lock, 1, #op[2] + 1) == op[2] .. '|') then
