@@ -7,7 +7,6 @@ failures surface as `StoreUnavailable`.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from collections import defaultdict
@@ -183,8 +182,7 @@ class RedisStore:
         did not run (every other command of ours is a read or an idempotent write)."""
         for attempt in (1, 2):
             try:
-                async with asyncio.timeout(self.timeout_s):
-                    return await self.r.execute(commands)
+                return await self.r.execute(commands, self.timeout_s)
             except NoScript:
                 if attempt == 2:
                     raise StoreUnavailable("redis keeps forgetting cadencia's scripts") from None

@@ -341,6 +341,8 @@ def build_app(
         return endpoint(settings, metrics, roles, handler, events_endpoint=events)
 
     decide = ep(api.decide, DIAL)
+    route = ep(api.route, DIAL)
+    dialer_next = ep(api.dialer_next, DIAL)
     events = ep(api.events, GATEWAY, events=True)
     routes = [
         Route("/v1/accounts", ep(api.put_accounts, ADMIN), methods=["PUT"]),
@@ -348,8 +350,8 @@ def build_app(
         Route("/v1/accounts/{account_id}/timeline", ep(api.get_timeline, READ), methods=["GET"]),
         Route("/v1/decide", decide, methods=["POST"]),
         Route("/v1/decisions/{decision_id}/cancel", ep(api.cancel, DIAL), methods=["POST"]),
-        Route("/v1/route", ep(api.route, DIAL), methods=["POST"]),
-        Route("/v1/dialer/next", ep(api.dialer_next, DIAL), methods=["POST"]),
+        Route("/v1/route", route, methods=["POST"]),
+        Route("/v1/dialer/next", dialer_next, methods=["POST"]),
         Route("/v1/campaigns/{campaign}", ep(api.put_campaign, ADMIN), methods=["PUT"]),
         Route("/v1/campaigns/{campaign}", ep(api.get_campaign, READ), methods=["GET"]),
         Route("/v1/events", events, methods=["POST"]),
@@ -377,4 +379,5 @@ def build_app(
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.api = api
-    return fast_lane(app, {("POST", "/v1/decide"): decide, ("POST", "/v1/events"): events})
+    hot = {"/v1/decide": decide, "/v1/route": route, "/v1/dialer/next": dialer_next, "/v1/events": events}
+    return fast_lane(app, {("POST", path): handler for path, handler in hot.items()})

@@ -25,7 +25,16 @@ from engine.settings import Settings
 from engine.wire import Account, ContactPoint, DecideRequest, epoch
 from features.account import FeatureView, read
 from features.records import DecisionRecord
-from models.candidates import dpd_bucket, hour_affinity, hour_x, numeric_x, onehot_keys
+from models.candidates import (
+    account_x,
+    channel_x,
+    dpd_bucket,
+    hour_affinity,
+    hour_x,
+    numeric_x,
+    onehot_keys,
+    point_x,
+)
 from models.carriers import route_seed
 from models.contact import CHANNEL_INDEX, Scorer
 from models.explore import normals, thompson_logit
@@ -266,7 +275,7 @@ def best_contact(
     hours = np.fromiter((h for _t, h in slots), dtype=np.intp, count=len(slots))
 
     # one row per (channel, consented contact point): a rule that binds one number leaves others
-    pairs = [pair for c in channels for pair in _pairs(points, view, scorer, settings, c, bucket, balance)]
+    pairs = _pairs(points, view, scorer, settings, channels, bucket, balance)
     rows = np.array([CHANNEL_INDEX[p.channel] for p in pairs], dtype=np.intp)[:, None]
     # (head, pair, 1): the hour-free logit terms of each pair
     base = np.array([[p.resp for p in pairs], [p.pay for p in pairs]])[:, :, None]
@@ -289,7 +298,7 @@ def best_contact(
     score = float(value[ci, hi])
     pair = pairs[ci]
     channel, point, channel_cost, carrier = pair.channel, pair.point, pair.cost, pair.carrier
-    bx = dict.fromkeys(pair.keys, 1.0) | pair.numeric
+    bx = dict.fromkeys(pair.keys, 1.0) | numeric_x(view, channel, point.id, balance)
     send_at, hour = slots[hi]
     template = choose_template(settings, scorer, account, channel, bucket, z[p_resp.size :], journey)
     reasons = [
@@ -390,7 +399,6 @@ class Pair(NamedTuple):
     resp: float  # response-head logit terms that do not depend on the hour
     pay: float
     keys: tuple[str, ...]
-    numeric: dict[str, float]
     cost: float
     carrier: str | None
 
@@ -400,18 +408,30 @@ def _pairs(
     view: FeatureView,
     scorer: Scorer,
     settings: Settings,
-    channel: str,
+    channels: list[str],
     bucket: str,
     balance: float,
 ) -> list[Pair]:
-    cost, carrier = settings.contact_costs[channel]
+    """Every channel on every contact point consented to it. The logit terms split by what
+    they depend on (the account, the channel, the point), so each is computed once."""
+    account_r, account_p = scorer.dots(account_x(view, balance))
+    point_terms: dict[str, tuple[float, float]] = {}
     out = []
-    for p in points:
-        if channel in p.channels:
-            numeric = numeric_x(view, channel, p.id, balance)
+    for channel in channels:
+        cost, carrier = settings.contact_costs[channel]
+        channel_r, channel_p = scorer.dots(channel_x(view, channel))
+        for p in points:
+            if channel not in p.channels:
+                continue
+            terms = point_terms.get(p.id)
+            if terms is None:
+                terms = point_terms[p.id] = scorer.dots(point_x(view, p.id))
+            point_r, point_p = terms
             keys = onehot_keys(channel, bucket, p.type)
-            (r1, p1), (r2, p2) = scorer.onehot_dots(keys), scorer.dots(numeric)
-            out.append(Pair(channel, p, r1 + r2, p1 + p2, keys, numeric, cost, carrier))
+            onehot_r, onehot_p = scorer.onehot_dots(keys)
+            resp = onehot_r + account_r + channel_r + point_r
+            pay = onehot_p + account_p + channel_p + point_p
+            out.append(Pair(channel, p, resp, pay, keys, cost, carrier))
     return out
 
 

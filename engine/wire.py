@@ -6,6 +6,7 @@ can get wrong becomes an `Invalid` with one `details` entry per bad item.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable
@@ -153,14 +154,14 @@ def decode_items(
     msgspec decodes straight from the bytes into structs (no intermediate dicts); only when
     that fails is the body decoded item by item to name every bad item and field."""
     mime = content_type.split(";", 1)[0].strip().lower()
+    one, one_or_many = decoders(kind)
     try:
         if mime == "application/x-ndjson":
-            lines = [line for line in body.splitlines() if line.strip()]
-            items, many = [msgspec.json.decode(line, type=kind) for line in lines], True
+            items, many = one.decode_lines(body), True
         else:
             if mime not in ("application/json", "") and not mime.endswith("+json"):
                 raise Unsupported(f"send application/json or application/x-ndjson, not {mime!r}")
-            value = msgspec.json.decode(body, type=kind | list[kind])
+            value = one_or_many.decode(body)
             items, many = (value, True) if isinstance(value, list) else ([value], False)
     except (msgspec.ValidationError, msgspec.DecodeError):
         raw, many = decode_body(body, content_type)  # raises BadRequest for JSON that is not
@@ -172,6 +173,13 @@ def decode_items(
                 f"{len(details)} of {len(items)} items are invalid; nothing was applied", details, len(items)
             )
     return items, many
+
+
+@functools.cache
+def decoders(kind: Any) -> tuple[msgspec.json.Decoder[Any], msgspec.json.Decoder[Any]]:
+    """Decoders for one item and for one-or-many, built once per kind: `msgspec.json.decode`
+    with a `type=` builds its decoder on every call (~10 µs for a union, 10× the decoding)."""
+    return msgspec.json.Decoder(kind), msgspec.json.Decoder(kind | list[kind])
 
 
 def detail(index: int, exc: msgspec.ValidationError | str, field: str | None = None) -> dict[str, Any]:

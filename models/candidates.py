@@ -7,6 +7,7 @@ depends on (channel, hour), with disjoint keys. A linear model's logit is then
 
 from __future__ import annotations
 
+import functools
 import math
 
 from features.account import (
@@ -31,6 +32,7 @@ def dpd_bucket(days_past_due: int) -> str:
     return "chargeoff"
 
 
+@functools.cache
 def onehot_keys(channel: str, bucket: str, point_type: str) -> tuple[str, ...]:
     """The indicator inputs of a (channel, DPD bucket, contact-point type): each is 1.0."""
     return (f"ch={channel}", f"dpd={bucket}", f"ch={channel}|dpd={bucket}", f"pt={point_type}")
@@ -38,16 +40,32 @@ def onehot_keys(channel: str, bucket: str, point_type: str) -> tuple[str, ...]:
 
 def numeric_x(view: FeatureView, channel: str, point_id: str, balance: float) -> dict[str, float]:
     """The debtor's own history on this channel and contact point."""
+    return channel_x(view, channel) | point_x(view, point_id) | account_x(view, balance)
+
+
+# numeric_x in three parts, by what each depends on: a decision scores every channel on every
+# contact point, and computes each part once.
+
+
+def channel_x(view: FeatureView, channel: str) -> dict[str, float]:
     ch = view.channel(channel)
-    pt = view.point(point_id)
     att = ch[ATTEMPTS]
-    x = {
+    return {
         "acct_resp": (ch[RESPONSES] + 0.5) / (att + 5.0) - 0.1,
         "acct_pay": (ch[PAYS] + 0.1) / (att + 5.0) - 0.02,
+    }
+
+
+def point_x(view: FeatureView, point_id: str) -> dict[str, float]:
+    pt = view.point(point_id)
+    return {
         "pt_rpc": (pt[CP_RIGHT_PARTY] + 0.5) / (pt[CP_ATTEMPTS] + 3.0) - 0.17,
         "pt_fail": pt[CP_FAILS] / (pt[CP_ATTEMPTS] + 1.0),
-        "log_balance": math.log10(1.0 + max(balance, 0.0)) / 5.0,
     }
+
+
+def account_x(view: FeatureView, balance: float) -> dict[str, float]:
+    x = {"log_balance": math.log10(1.0 + max(balance, 0.0)) / 5.0}
     since = view.hours_since_contact
     if since is not None and since < 24.0:
         x["contacted_24h"] = 1.0
