@@ -14,6 +14,8 @@ FLOW_OFFSETS = f"{PREFIX}:flow:offsets"
 DEADLETTER = f"{PREFIX}:deadletter"
 CAMPAIGNS = f"{PREFIX}:campaigns"  # hash: campaign id -> definition JSON
 CAMPAIGNS_VERSION = f"{PREFIX}:campaigns:version"
+# an account's other keys: its hash's key with one of these suffixes
+CONTACTS, SEEN, TIMELINE = ":c", ":e", ":t"
 ROUTE_TAG = "{rt}"  # carrier rate counters and probe slots: one slot, read by every route
 
 
@@ -40,21 +42,22 @@ class Keys:
         if not 1 <= shards <= 999:
             raise ValueError(f"shards must be 1..999, got {shards}")
         self.shards = shards
+        self._account_prefix = [f"{PREFIX}:{tag(s)}:a:" for s in range(shards)]
 
     def shard(self, account_id: str) -> int:
         return shard_of(account_id, self.shards)
 
     def account(self, account_id: str) -> str:
-        return f"{PREFIX}:{tag(self.shard(account_id))}:a:{account_id}"
+        return self._account_prefix[zlib.crc32(account_id.encode()) % self.shards] + account_id
 
     def contacts(self, account_id: str) -> str:
-        return self.account(account_id) + ":c"
+        return self.account(account_id) + CONTACTS
 
     def seen(self, account_id: str) -> str:
-        return self.account(account_id) + ":e"
+        return self.account(account_id) + SEEN
 
     def timeline(self, account_id: str) -> str:
-        return self.account(account_id) + ":t"
+        return self.account(account_id) + TIMELINE
 
     def decision(self, decision_id: str) -> str:
         return f"{PREFIX}:{tag(decision_shard(decision_id))}:d:{decision_id}"

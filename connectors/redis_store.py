@@ -451,7 +451,7 @@ class RedisStore:
                 acct = k.account(it.account_id)
                 linked = it.decision_id is not None and _same_shard(it.decision_id, shard)
                 dec = k.decision(it.decision_id) if linked and it.decision_id else acct
-                keys += [acct, k.seen(it.account_id), k.timeline(it.account_id), dec]
+                keys += [acct, acct + K.SEEN, acct + K.TIMELINE, dec]
                 args += [it.event_id, it.account_id, "1" if linked else "0", it.record, it.ops]
             commands.append(self._eval("ingest", keys, args))
         out = await self._run(commands)
