@@ -37,7 +37,7 @@ from engine.campaigns import Campaign, decode_campaigns, in_campaign, queue_item
 from engine.metrics import Metrics
 from engine.settings import Settings
 from features import account as features
-from features.records import AccountRecord, DecisionRecord, Event
+from features.records import AccountRecord, CancelRecord, DecisionRecord, Event
 from models import attribution, carriers
 from models.attribution import Example
 from models.contact import ContactModels, initial_scorer
@@ -121,6 +121,8 @@ def account_step(half_life_s: float, routing: carriers.RouterConfig):
             state = AccountState(features.AccountFeatures(), attribution.Attribution(), {})
         record = item.record
         feats = features.update(state.features, record, half_life_s)
+        for lease in attribution.lapsing(state.attribution, record):  # never dialled: no attempt
+            feats = features.update(feats, unused(lease), half_life_s)
         attr, examples = attribution.step(state.attribution, record)
         upload = isinstance(record, AccountRecord)
         account = record if upload else state.account
@@ -156,6 +158,10 @@ def account_step(half_life_s: float, routing: carriers.RouterConfig):
         return AccountState(feats, attr, networks, failed_at, account), (write, lessons)
 
     return step
+
+
+def unused(lease: DecisionRecord) -> CancelRecord:
+    return CancelRecord(lease.decision_id, lease.account_id, lease.ts, lease.channel, lease.contact_point_id)
 
 
 def digital_failure(failed_at: float | None, record: Any, examples: list[Example]) -> float | None:

@@ -480,9 +480,11 @@ def contact_answer(
     settings: Settings,
     now: float,
     row: AccountRow,
-    hold_minutes: int | None = None,
+    lease: bool = False,
 ) -> tuple[dict[str, Any], Reservation]:
-    expires = c.send_at + (hold_minutes or settings.decisions.reservation_minutes) * 60
+    """`lease`: a dialer's lead, held for the lease's minutes rather than a reservation's."""
+    d = settings.decisions
+    expires = c.send_at + (d.lease_minutes if lease else d.reservation_minutes) * 60
     deadline = c.send_at + settings.decisions.attribution_hours * 3600
     record = DecisionRecord(
         decision_id=decision_id,
@@ -498,6 +500,7 @@ def contact_answer(
         hour=c.hour,
         response_deadline=c.send_at + settings.decisions.response_window_hours * 3600,
         x=c.x,
+        lease=lease,
     )
     answer = {
         "decision_id": decision_id,

@@ -89,7 +89,7 @@ async def next_leads(
         for contact, account, row in offers[:want]:
             decision_id = new_decision_id(store.keys.shard(account.account_id))
             answer, reservation = contact_answer(
-                decision_id, account, contact, scorer, settings, now, row, settings.decisions.lease_minutes
+                decision_id, account, contact, scorer, settings, now, row, lease=True
             )
             leases.append((answer, dataclasses.replace(reservation, campaign=req.campaign)))
         reserved = await store.reserve([r for _a, r in leases], waits, parks)

@@ -76,6 +76,8 @@ class DecisionRecord:
     hour: int = 0  # the debtor's local hour of send_at
     response_deadline: float | None = None  # end of the response window (None: `deadline`)
     x: dict[str, float] = field(default_factory=dict)
+    # a dialer's lead: it teaches something only once the dialer reports the call
+    lease: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,11 @@ every recent contact look better than it is (delayed feedback), and learning wou
 A window closes when the account's event time passes it (any later record of the account, or
 the timer the reservation set). Pure: `step(state, record)` returns the new state and the
 examples, and never mutates its input.
+
+A dialer's lead is different: the dialer may never place the call (the agents did not get to
+it before the lease ran out), and a call nobody reported is not a call that failed. A lease
+with no outcome reported by the end of its response window lapses: no example, and
+`lapsing` names it so the account's features can undo its attempt.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class Open:
     responded: bool = False
     paid: bool = False
     response_closed: bool = False
+    reported: bool = False  # an outcome of this contact arrived (what a lease needs to count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +61,26 @@ def _response_deadline(d: DecisionRecord) -> float:
     return d.deadline if d.response_deadline is None else min(d.response_deadline, d.deadline)
 
 
+def _lapsed(o: Open, now: float) -> bool:
+    return o.decision.lease and not o.reported and _response_deadline(o.decision) <= now
+
+
+def lapsing(state: Attribution, record: Record) -> list[DecisionRecord]:
+    """The leases that `record` makes lapse (see the module's doc): no call was reported."""
+    if not isinstance(record, ExpireRecord | DecisionRecord | Event):
+        return []  # only these move the account's event time on
+    return [o.decision for o in state.open.values() if _lapsed(o, record.ts)]
+
+
 def _close(state: Attribution, now: float) -> tuple[Attribution, list[Example]]:
     """Emit the examples of every window that closed at or before `now`."""
     examples: list[Example] = []
     opened = state.open
     for key, o in state.open.items():
         d = o.decision
+        if _lapsed(o, now):
+            opened = {k: v for k, v in opened.items() if k != key}
+            continue
         if not o.response_closed and _response_deadline(d) <= now:
             examples.append(_example(d, "response", o.responded))
             o = replace(o, response_closed=True)
@@ -109,7 +129,7 @@ def step(state: Attribution, record: Record) -> tuple[Attribution, list[Example]
     in_response_window = not target.response_closed and record.ts < _response_deadline(target.decision)
     responded = target.responded or (outcome.response and in_response_window)
     paid = target.paid or outcome.pay
-    if (responded, paid) == (target.responded, target.paid):
+    if (responded, paid, True) == (target.responded, target.paid, target.reported):
         return state, examples
-    updated = replace(target, responded=responded, paid=paid)
+    updated = replace(target, responded=responded, paid=paid, reported=True)
     return replace(state, open={**state.open, target.decision.decision_id: updated}), examples

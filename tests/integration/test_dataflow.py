@@ -7,6 +7,7 @@ import pickle
 import time
 
 import httpx
+import pytest
 import redis
 from bytewax.testing import TestingSink, TestingSource, run_main
 
@@ -24,7 +25,9 @@ def item(record, entry=None):
     return LogItem(0, entry, T0, record)
 
 
-def decision(decision_id: str, account_id: str, ts: float, channel: str = "sms") -> DecisionRecord:
+def decision(
+    decision_id: str, account_id: str, ts: float, channel: str = "sms", lease: bool = False
+) -> DecisionRecord:
     return DecisionRecord(
         decision_id=decision_id,
         account_id=account_id,
@@ -38,6 +41,7 @@ def decision(decision_id: str, account_id: str, ts: float, channel: str = "sms")
         dpd_bucket="31_60",
         hour=9,
         x={f"ch={channel}": 1.0, f"ch={channel}|h=9": 1.0, "acct_hour": 0.0},
+        lease=lease,
     )
 
 
@@ -85,6 +89,41 @@ def test_flow_steps_with_bytewax_testing_tools(settings):
         if s.name.endswith("_total")
     }
     assert samples == {"response": 2.0, "pay": 1.0, "templates": 2.0}
+
+
+def test_a_lease_the_dialer_never_reported_teaches_nothing_and_is_no_attempt(settings):
+    """A dialed lead (a no-answer reported) is a negative; a lead never reported lapses: no
+    example, and its attempt is taken back from the account's features."""
+    records = [
+        item(AccountRecord("A", "America/Mexico_City", 45, 1500.0, ("m1",)), "1-0"),
+        item(AccountRecord("B", "America/Mexico_City", 45, 1500.0, ("m1",)), "1-1"),
+        item(decision("d-000-aaaaaaaaaaaa", "A", T0, "voice", lease=True), "2-0"),
+        item(decision("d-000-bbbbbbbbbbbb", "B", T0, "voice", lease=True), "2-1"),
+        item(
+            Event("e1", T0 + 60, "call", "B", decision_id="d-000-bbbbbbbbbbbb", channel="voice",
+                  contact_point_id="m1", status="no_answer"),
+            "3-0",
+        ),
+        item(ExpireRecord("d-000-aaaaaaaaaaaa", "A", T0 + 3600)),
+        item(ExpireRecord("d-000-bbbbbbbbbbbb", "B", T0 + 3600)),
+    ]
+    writes, models = [], []
+    flow = build_flow(
+        settings,
+        "redis://unused",
+        Metrics(),
+        source=TestingSource(records),
+        feature_sink=TestingSink(writes),
+        model_sink=TestingSink(models),
+    )
+    run_main(flow)
+    last = {w.account_id: w.features for w in writes if w.features is not None}
+    assert last["A"].channels["voice"][0] == pytest.approx(0.0, abs=1e-9)  # the lapsed lease: undone
+    assert last["A"].points["m1"][0] == pytest.approx(0.0, abs=1e-9)
+    assert last["B"].channels["voice"][0] > 0.9  # the dialled one stays an attempt
+    learned = pickle.loads(models[-1])
+    assert learned.updates == 1  # B's no-answer: one negative; A: nothing
+    assert learned.cells == {"voice|9": 1}
 
 
 def _events_applied(api: httpx.Client, account_id: str) -> int:

@@ -22,7 +22,7 @@ from features.records import (
     Event,
     ExpireRecord,
 )
-from models.attribution import Attribution, Example, step
+from models.attribution import Attribution, Example, lapsing, step
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 H = 3600.0
@@ -54,6 +54,7 @@ def decision(
         hour=kw.pop("hour", 10),
         response_deadline=None if response_window is None else send_at + response_window,
         x=kw.pop("x", {"ch=sms": 1.0, "acct_resp": 0.2}),
+        lease=kw.pop("lease", False),
     )
 
 
@@ -436,3 +437,38 @@ def test_step_never_mutates_its_input(stream):
         new, _ = step(state, record)
         assert state == snapshot
         state = new
+
+
+# --- dialer leases: a call nobody reported is not a call that failed -----------------------
+
+
+def test_a_lease_nobody_reported_lapses_without_an_example():
+    lease = decision("L1", channel="voice", lease=True)
+    state, out = run([lease])
+    assert lapsing(state, expire(RW - 1, "L1")) == []
+    assert lapsing(state, expire(RW, "L1")) == [lease]
+    state, out = run([expire(RW, "L1"), expire(DL, "L1")], state)
+    assert out == []
+    assert state.open == {}
+
+
+def test_a_reported_lease_teaches_like_any_decision():
+    lease = decision("L1", channel="voice", lease=True)
+    no_answer = event(T0 + 60, "call", "L1", "voice", status="no_answer")
+    state, out = run([lease, no_answer])
+    assert lapsing(state, expire(RW, "L1")) == []
+    _state, out = run([expire(RW, "L1")], state)
+    assert labels(out) == {("L1", "response"): False}
+
+
+def test_a_decision_nobody_reported_is_still_a_negative():
+    state, _ = run([decision("d1")])
+    assert lapsing(state, expire(RW)) == []
+    _state, out = run([expire(RW)], state)
+    assert labels(out) == {("d1", "response"): False}
+
+
+def test_records_that_do_not_move_event_time_lapse_nothing():
+    state, _ = run([decision("L1", channel="voice", lease=True)])
+    upload = AccountRecord("a1", "UTC", 30, 100.0)
+    assert lapsing(state, upload) == []
