@@ -289,7 +289,10 @@ def test_whatsapp_statuses_and_messages():
 # --- SendGrid -----------------------------------------------------------------------------
 
 # sendgrid-python test/unit/test_eventwebhook.py: key, signature, timestamp and payload.
-SG_KEY = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g=="
+SG_KEY = (
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+"
+    "2fNNRaINXvVpiglSI8eNEc6wEA3F+g=="
+)
 SG_SIGNATURE = (
     "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+luQAbPIqHh89M15TluLtEZtM="
 )
@@ -499,7 +502,10 @@ def test_vonage_receipts_and_inbound():
 
 # --- SMPP receipts --------------------------------------------------------------------------
 
-RECEIPT = "id:0123456789 sub:001 dlvrd:001 submit date:2603021600 done date:2603021605 stat:DELIVRD err:000 text:Hola Ana, tu pago"
+RECEIPT = (
+    "id:0123456789 sub:001 dlvrd:001 submit date:2603021600 done date:2603021605 stat:DELIVRD err:000"
+    " text:Hola Ana, tu pago"
+)
 
 
 def test_smpp_receipt_text():
