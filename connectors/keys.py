@@ -62,6 +62,11 @@ class Keys:
     def decision(self, decision_id: str) -> str:
         return f"{PREFIX}:{tag(decision_shard(decision_id))}:d:{decision_id}"
 
+    def address_index(self, address: str) -> str:
+        """The hash that maps `address` (normalised: connectors/addresses.py) to its accounts;
+        one per bucket, the bucket chosen by the address itself."""
+        return f"{PREFIX}:{tag(shard_of(address, self.shards))}:addr"
+
     def account_index(self, shard: int) -> str:
         return f"{PREFIX}:{tag(shard)}:accounts"
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from connectors import addresses
 from connectors import keys as K
 from connectors.resp import NoScript, RespClient, RespError
 from features.records import KIND_OF, Record
@@ -30,7 +31,20 @@ class StoreUnavailable(Exception):
     """Redis did not answer or refused a command."""
 
 
-SCRIPTS = ("ingest", "reserve", "cancel", "upsert", "take_route", "pull", "claim", "enqueue", "park")
+SCRIPTS = (
+    "ingest",
+    "reserve",
+    "cancel",
+    "upsert",
+    "take_route",
+    "pull",
+    "claim",
+    "enqueue",
+    "park",
+    "address",
+)
+ADDRESS_HOLDERS = 50  # accounts kept per address in the address index, newest last
+DEADLETTER_MAXLEN = 100_000
 
 
 def _sha1(source: str) -> str:
@@ -200,17 +214,52 @@ class RedisStore:
     # --- accounts ---------------------------------------------------------------------------
 
     async def upsert_accounts(self, docs: Sequence[tuple[str, bytes, Record]]) -> None:
+        """Write the accounts, then index their addresses: two round trips, as the address
+        index lives in the addresses' own slots. The upsert script hands back the addresses
+        each account had, so addresses it no longer has leave the index."""
         k = self.keys
-        await self._run(
+        now = [addresses.of_document(doc) for _a, doc, _r in docs]
+        before = await self._run(
             [
                 self._eval(
                     "upsert",
                     [k.account(a), k.log(k.shard(a)), k.account_index(k.shard(a))],
-                    [doc, log_json(record), self.log_maxlen, a],
+                    [doc, log_json(record), self.log_maxlen, a, "\n".join(addrs)],
                 )
-                for a, doc, record in docs
+                for (a, doc, record), addrs in zip(docs, now, strict=True)
             ]
         )
+        ops: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for (a, _doc, _record), addrs, old in zip(docs, now, before, strict=True):
+            for gone in set((old or b"").decode().split("\n")) - set(addrs) - {""}:
+                ops[(k.address_index(gone), a)] += ["-", gone]
+            for address in addrs:  # re-added every time: an index lost or older than this heals
+                ops[(k.address_index(address), a)] += ["+", address]
+        if ops:
+            await self._run(
+                [
+                    self._eval("address", [key], [a, ADDRESS_HOLDERS, *args])
+                    for (key, a), args in ops.items()
+                ]
+            )
+
+    async def accounts_by_address(self, wanted: Iterable[str]) -> dict[str, list[str]]:
+        """The accounts holding each normalised address, oldest first (one round trip)."""
+        unique = list(dict.fromkeys(wanted))
+        if not unique:
+            return {}
+        found = await self._run([("HGET", self.keys.address_index(a), a) for a in unique])
+        return {a: v.decode().split() for a, v in zip(unique, found, strict=True) if v}
+
+    async def deadletter(self, entries: Sequence[dict[str, bytes | str]]) -> None:
+        """Keep callbacks that matched no account, for an operator to reconcile."""
+        if entries:
+            await self._run(
+                [
+                    ("XADD", K.DEADLETTER, "MAXLEN", "~", DEADLETTER_MAXLEN, "*", *_flat(e))
+                    for e in entries
+                ]
+            )
 
     async def read_accounts(self, account_ids: Sequence[str], since: float) -> list[AccountRow]:
         """What decisions need of each account, in one round trip: its hash, and the contacts
@@ -483,6 +532,10 @@ class RedisStore:
                 ms = int(rows[0][0].split(b"-")[0])
                 lag = max(lag, (now_ms - ms) / 1000.0)
         return lag
+
+
+def _flat(fields: dict[str, bytes | str]) -> list[bytes | str]:
+    return [x for pair in fields.items() for x in pair]
 
 
 def _same_shard(decision_id: str, shard: int) -> bool:

@@ -30,6 +30,7 @@ from engine.metrics import Metrics, exposition
 from engine.model_sync import ModelHolder
 from engine.route import route_one
 from engine.settings import Settings
+from engine.webhooks import routes as webhook_routes
 from engine.wire import (
     Account,
     Check,
@@ -359,6 +360,7 @@ def build_app(
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
         Route("/openapi.json", api.openapi_json, methods=["GET"]),
+        *webhook_routes(settings, store, metrics),
     ]
 
     @contextlib.asynccontextmanager

@@ -46,7 +46,7 @@ REJECT_REASONS = (
     "bad_signature",
     "unavailable",
 )
-SOURCES = ("api",)
+SOURCES = ("api", "twilio", "whatsapp", "sendgrid", "infobip", "vonage", "smpp")  # vendor webhooks
 BASE_RULES = (
     "paid",
     "dispute",

@@ -36,6 +36,129 @@ def _one(ref: str) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": {"$ref": ref}}}}
 
 
+def _webhooks(json_ok: dict[str, Any], bearer: list[dict[str, Any]]) -> dict[str, Any]:
+    """The vendor webhooks (engine/webhooks.py): signed by the vendor (no bearer token when
+    its secret is configured), or taking the gateway token (Infobip, SMPP)."""
+    form = {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}
+    json_object = {"application/json": {"schema": {"type": "object"}}}
+    json_array = {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    decision = {"name": "decision_id", "in": "query", "required": False, "schema": {"type": "string"}}
+
+    def op(summary: str, content: dict[str, Any], signed: bool, *errors: int) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "summary": summary,
+            "requestBody": {"required": True, "content": content},
+            "responses": _responses(json_ok, *errors),
+        }
+        out["security"] = [] if signed else bearer
+        return out
+
+    twilio_messages = op(
+        "Twilio SMS/WhatsApp status callbacks and inbound messages (X-Twilio-Signature); "
+        "inbound messages are answered with empty TwiML",
+        form,
+        True,
+        400,
+        401,
+        413,
+        422,
+        503,
+    )
+    twilio_calls = op(
+        "Twilio voice status callbacks (X-Twilio-Signature)", form, True, 400, 401, 413, 422, 503
+    )
+    for operation in (twilio_messages, twilio_calls):
+        operation["parameters"] = [decision]
+    smpp_query = [
+        decision,
+        {"name": "to", "in": "query", "required": False, "schema": {"type": "string"}},
+        {"name": "carrier", "in": "query", "required": False, "schema": {"type": "string"}},
+        {"name": "receipt", "in": "query", "required": False, "schema": {"type": "string"}},
+    ]
+    smpp_post = op(
+        "An SMPP delivery receipt forwarded by Kannel or Jasmin",
+        {**text, **form},
+        False,
+        400,
+        401,
+        403,
+        413,
+        422,
+        503,
+    )
+    smpp_post["parameters"] = smpp_query
+    smpp_get = {
+        "summary": "An SMPP delivery receipt in the query (Kannel fetches its dlr-url with GET)",
+        "security": bearer,
+        "parameters": smpp_query,
+        "responses": _responses(json_ok, 401, 403, 422, 503),
+    }
+    vonage_get = {
+        "summary": "Vonage SMS API receipt or inbound SMS as query parameters (webhook method GET)",
+        "security": [],
+        "responses": _responses(json_ok, 401, 422, 503),
+    }
+    challenge = {"200": {"description": "hub.challenge", "content": text}, "403": _responses({}, 403)["403"]}
+    return {
+        "/v1/webhooks/twilio/messages": {"post": twilio_messages},
+        "/v1/webhooks/twilio/calls": {"post": twilio_calls},
+        "/v1/webhooks/whatsapp": {
+            "get": {
+                "summary": "Meta's webhook verification: echoes hub.challenge when hub.verify_token matches",
+                "security": [],
+                "parameters": [
+                    {"name": name, "in": "query", "required": True, "schema": {"type": "string"}}
+                    for name in ("hub.mode", "hub.verify_token", "hub.challenge")
+                ],
+                "responses": challenge,
+            },
+            "post": op(
+                "WhatsApp Cloud API statuses and messages (X-Hub-Signature-256)",
+                json_object,
+                True,
+                400,
+                401,
+                413,
+                422,
+                503,
+            ),
+        },
+        "/v1/webhooks/sendgrid": {
+            "post": op(
+                "SendGrid Event Webhook (ECDSA signature headers)", json_array, True, 400, 401, 413, 422, 503
+            )
+        },
+        "/v1/webhooks/infobip": {
+            "post": op(
+                "Infobip delivery/seen reports and inbound messages",
+                json_object,
+                False,
+                400,
+                401,
+                403,
+                413,
+                422,
+                503,
+            )
+        },
+        "/v1/webhooks/vonage": {
+            "post": op(
+                "Vonage SMS API delivery receipts and inbound SMS (sig)",
+                {**json_object, **form},
+                True,
+                400,
+                401,
+                413,
+                422,
+                503,
+            ),
+            "get": vonage_get,
+        },
+        "/v1/webhooks/smpp": {"post": smpp_post, "get": smpp_get},
+    }
+
+
 @cache
 def document() -> dict[str, Any]:
     (account, decide, event, campaign, dialer_next, route), components = msgspec.json.schema_components(
@@ -153,6 +276,7 @@ def document() -> dict[str, Any]:
             }
         },
     }
+    paths.update(_webhooks(json_ok, bearer))
     for path in (
         "/v1/accounts/{account_id}",
         "/v1/accounts/{account_id}/timeline",
