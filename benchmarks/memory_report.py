@@ -52,8 +52,9 @@ def footprint_section(fp: dict[str, Any]) -> str:
     lines += [
         "",
         f"A day's activity is one decision (`POST /v1/decide` in batches of {plan['decide_batch']}: "
-        f"{act['decisions_per_s']:,.0f} decisions/s, {act['contacts']:,} contacts reserved) and three "
-        f"events (NDJSON batches of {plan['event_batch']}: {act['events_per_s']:,.0f} events/s) per account; "
+        f"{act['decisions_per_s']:,.0f} decisions/s, {act['contacts']:,} contacts reserved) per account, "
+        f"then {act['events']:,} events in all (delivered, read, an unanswered call, and a promise from one "
+        f"account in ten; NDJSON batches of {plan['event_batch']}: {act['events_per_s']:,.0f} events/s); "
         f"it took {act['elapsed_s']:.0f} s with the dataflow idle {act['flow_idle_after_s']:.0f} s after. "
         f"It added **{fp['bytes_per_active_account']:,.0f} bytes per active account**, of which "
         f"{log_delta:,.0f} in the event-log streams (trimmed at `log_maxlen` per shard, not per account).",

@@ -247,18 +247,29 @@ class EventCursor:
 MESSAGING = ("sms", "whatsapp", "email")
 
 
+PROMISE_EVERY = 10  # one debtor in ten who read the message promises to pay
+
+
 def activity_events(i: int, decision: dict[str, Any] | None) -> list[bytes]:
     """A day's activity on account i after one decision: the message delivered and read
-    (attributed to the decision when it chose a messaging channel), then an unanswered call."""
+    (attributed to the decision when it chose a messaging channel), a promise to pay from
+    one account in PROMISE_EVERY, then an unanswered call. Without the promises every
+    response would be one that never paid, and the models would learn, rightly, that no
+    contact is worth its cost: later dialer/next measurements would hand out nothing."""
     acct = account_id(i)
-    ts = [(BASE_NOW + timedelta(hours=1, minutes=m)).isoformat() for m in (0, 5, 30)]
+    ts = [(BASE_NOW + timedelta(hours=1, minutes=m)).isoformat() for m in (0, 5, 10, 30)]
     msg: dict[str, Any] = {"account_id": acct, "type": "message", "channel": "sms"}
     if decision and decision.get("action") == "contact" and decision.get("channel") in MESSAGING:
         msg |= {"channel": decision["channel"], "decision_id": decision["decision_id"],
                 "contact_point_id": decision["contact_point_id"]}
-    return [
-        orjson.dumps(msg | {"event_id": f"act-{i}-0", "ts": ts[0], "status": "delivered"}),
-        orjson.dumps(msg | {"event_id": f"act-{i}-1", "ts": ts[1], "status": "read"}),
-        orjson.dumps({"event_id": f"act-{i}-2", "ts": ts[2], "type": "call", "status": "no_answer",
-                      "account_id": acct, "channel": "voice", "contact_point_id": "m1"}),
+    events = [
+        msg | {"event_id": f"act-{i}-0", "ts": ts[0], "status": "delivered"},
+        msg | {"event_id": f"act-{i}-1", "ts": ts[1], "status": "read"},
     ]
+    if i % PROMISE_EVERY == 0:
+        due = (BASE_NOW + timedelta(days=5)).date().isoformat()
+        events.append({"event_id": f"act-{i}-p", "ts": ts[2], "type": "promise", "account_id": acct,
+                       "amount": 500.0, "due_date": due})
+    events.append({"event_id": f"act-{i}-2", "ts": ts[3], "type": "call", "status": "no_answer",
+                   "account_id": acct, "channel": "voice", "contact_point_id": "m1"})
+    return [orjson.dumps(e) for e in events]
