@@ -10,10 +10,12 @@ At each of `dialer_sizes` accounts (10,000, 100,000 and 1,000,000 in the full ru
 campaign over every loaded account: how long its enrolment took, then POST /v1/dialer/next
 at a modest constant rate, open loop, in segments (each at a `now` of its own, after a
 warm-up that absorbs the leases of the segment before coming back), so every size answers
-the same requests from a queue that has not run low. Below the largest size the campaign is
-removed afterwards (there is no DELETE /v1/campaigns: its keys are deleted here) so the next
-load costs what it did without it, and the memory its leases left behind is kept out of the
-bytes per account; at the largest size it runs last, after the day's activity."""
+the same requests from a queue that has not run low. Every size is measured right after its
+load, before the day's activity, so the largest meets the same kind of accounts as the
+smallest (after the activity its top candidates were the active accounts, a tenth of them with
+a promise to park). The campaign is removed afterwards (there is no DELETE /v1/campaigns: its
+keys are deleted here) so the next load costs what it did without it, and the memory its
+leases left behind is kept out of the bytes per account."""
 
 from __future__ import annotations
 
@@ -250,21 +252,25 @@ class Footprint:
                                                           "dialer_sizes": dialer_sizes,
                                                           "load_cores": None},
                                "baseline": self.baseline, "loads": [], "stages": [], "dialer": []}
+        excluded_at_last_stage = 0
         for n in sizes:
             out["loads"].append(self.load_to(n))
             out["stages"].append(self.measure(n, 0))
+            excluded_at_last_stage = self.excluded["used_memory"]
             self.log(f"footprint @ {n} accounts: {out['stages'][-1]['bytes_per_account']:.0f} bytes/account")
-            if n in dialer_sizes and n != sizes[-1]:
+            # every size alike: right after loading, before any activity, so the largest is
+            # measured on the same kind of accounts as the smallest
+            if n in dialer_sizes:
                 out["dialer"].append(self.dialer(n, dialer_sizes.index(n), remove=True))
         active = min(self.plan.active, self.loaded)
         out["activity"] = self.activity(active)
         out["active"] = self.measure(self.loaded, active)
         before, after = out["stages"][-1]["redis"], out["active"]["redis"]
-        out["bytes_per_active_account"] = round((after["used_memory"] - before["used_memory"]) / active, 1)
+        left_by_dialer = self.excluded["used_memory"] - excluded_at_last_stage
+        out["bytes_per_active_account"] = round(
+            (after["used_memory"] - before["used_memory"] - left_by_dialer) / active, 1)
         self.log(f"footprint: +{out['bytes_per_active_account']:.0f} bytes per active account")
         out["dialer_excluded"] = dict(self.excluded)
-        if sizes[-1] in dialer_sizes:
-            out["dialer"].append(self.dialer(sizes[-1], dialer_sizes.index(sizes[-1]), remove=False))
         out["elapsed_s"] = round(time.monotonic() - started, 1)
         self.client.close()
         return out
