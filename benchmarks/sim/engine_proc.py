@@ -45,7 +45,9 @@ def cadencia_run(config: Path, redis_url: str | None = None, timeout_s: float = 
         try:
             yield url
         finally:
-            proc.send_signal(signal.SIGINT)
+            # SIGTERM, not SIGINT: a process started in the background by a non-interactive
+            # shell inherits SIGINT ignored, and `cadencia run` would never hear it
+            proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
