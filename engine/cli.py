@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 
 from engine.asgi import DEFAULT_CONFIG
@@ -64,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers or settings.server.workers,
         flow_state_dir=args.flow_state_dir or settings.flow.state_dir,
     )
+    # Ctrl-C (SIGINT) stops the engine even when it was started in the background by a
+    # non-interactive shell, which hands its children SIGINT ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sup = Supervisor(plan)
     try:
         sup.start()

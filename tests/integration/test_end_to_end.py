@@ -133,6 +133,9 @@ def cadencia_run(config_path, redis_url, *extra):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # started as a non-interactive shell starts a background job (SIGINT ignored): the
+        # SIGINT below must stop it all the same
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         url, flow_pid = None, None
