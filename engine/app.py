@@ -304,10 +304,13 @@ class Api:
 
     async def readyz(self, _request: Request) -> Response:
         checks: dict[str, Any] = {"redis": await self.store.ping(), "models": self.models.loaded}
+        checks["model_version"] = self.models.scorer.version  # the one this process serves
         if checks["redis"]:
             lag = await self.store.flow_lag(int(time.time() * 1000))
             checks["flow_lag_s"] = round(lag, 3)
             checks["flow"] = lag <= self.settings.flow.lag_limit_s
+            published = await self.store.model_version()
+            checks["published_model_version"] = published.decode() if published else None
         ok = bool(checks["redis"] and checks["models"] and checks.get("flow"))
         return json_response({"ready": ok, **checks}, 200 if ok else 503)
 

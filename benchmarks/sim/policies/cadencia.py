@@ -127,6 +127,7 @@ class Cadencia(Policy):
         """The dialer: this step's leads, each routed just before it is dialled."""
         if not self.dialer or not SHIFT_UTC[0] <= _utc_hour(now) < SHIFT_UTC[1]:
             return []
+        self.caught_up()
         started = time.perf_counter()
         leads = self.http.call(
             "POST", "/v1/dialer/next", {"campaign": CAMPAIGN, "count": self.per_step, "now": now.isoformat()}
@@ -180,14 +181,23 @@ class Cadencia(Policy):
         for i in range(0, len(events), CHUNK_EVENTS):
             self.http.call("POST", "/v1/events", events[i : i + CHUNK_EVENTS], ndjson=True)
 
-    def end_day(self, day: int) -> None:
-        deadline = time.monotonic() + 60
+    def caught_up(self, timeout_s: float = 60.0) -> None:
+        """Wait until the dataflow has applied every posted outcome and this API serves the
+        model it last published. Ten simulated minutes pass here in milliseconds; in a real
+        ten minutes a breaker that opened would long have reached every API process (they
+        poll every 0.25 s), so without this wait the routing figures measure the race."""
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             ready = self.http.call("GET", "/readyz")
-            if ready.get("flow_lag_s", 1.0) == 0.0:
-                break
-            time.sleep(0.1)
+            published = ready.get("published_model_version")
+            if ready.get("flow_lag_s", 1.0) == 0.0 and published in (None, ready.get("model_version")):
+                return
+            time.sleep(0.02)
+
+    def end_day(self, day: int) -> None:
+        self.caught_up()
         time.sleep(self.settle_s)  # the dataflow publishes a changed model every publish_interval_s
+        self.caught_up()
 
     def extra(self) -> dict[str, Any]:
         return {
