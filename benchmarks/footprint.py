@@ -6,15 +6,15 @@ Then the first `active` accounts get a day's activity each (one decision and thr
 a promise from one in ten, `workload.activity_events`) and the same is measured again: the
 increment per active account, and the event-log streams, which grow per event rather than per account.
 
-At each of `dialer_sizes` accounts (10,000, 100,000 and 1,000,000 in the full run), a call
-campaign over every loaded account: how long its enrolment took, then POST /v1/dialer/next
-at a modest constant rate, open loop, in segments (each at a `now` of its own, after a
-warm-up that absorbs the leases of the segment before coming back), so every size answers
-the same requests from a queue that has not run low. Every size is measured right after its
-load, before the day's activity, so the largest meets the same kind of accounts as the
-smallest (after the activity its top candidates were the active accounts, a tenth of them with
-a promise to park). The campaign is removed afterwards (there is no DELETE /v1/campaigns: its
-keys are deleted here) so the next load costs what it did without it, and the memory its
+With the largest stage loaded, dialer/next against campaign size: one call campaign per
+`dialer_sizes` (10,000, 100,000 and 1,000,000 in the full run: the earliest days past due
+holding about that many accounts, the whole portfolio for the largest), each enrolment timed,
+then POST /v1/dialer/next at a modest constant rate, open loop, in segments (each at a `now` of
+its own, after a warm-up that absorbs the leases of the segment before coming back), the sizes
+taking turns so that the machine's slow spells and accounts leased round after round weigh on
+each alike. This runs right after the load, before the day's activity, so every campaign holds
+the same kind of accounts. The campaigns are removed afterwards (there is no DELETE
+/v1/campaigns: their keys are deleted here) and the memory their
 leases left behind is kept out of the bytes per account."""
 
 from __future__ import annotations
@@ -67,7 +67,9 @@ class FootprintPlan:
     load_cores: Sequence[int] | None = field(default=None, repr=False)
 
 
-DIALER_CAMPAIGN = "fp-dialer"
+def dialer_campaign(size: int) -> str:
+    return f"fp-dialer-{size}"
+
 DIALER_MIX = {'"leads":[]': "empty", '"decision_id"': "with_leads"}
 DIALER_OCCURRENCES = {'"decision_id"': "leads"}
 
@@ -120,6 +122,7 @@ class Footprint:
         # used_memory and keys the dialer runs left behind (their leases' decisions and
         # timelines), kept out of the per-account figures of the stages after them
         self.excluded = {"used_memory": 0, "keys": 0}
+        self.dialer_left_behind: dict[str, int] = {}
 
     def measure(self, accounts: int, active: int) -> dict[str, Any]:
         rng = random.Random(accounts)
@@ -174,39 +177,75 @@ class Footprint:
                 "events_per_s": round(len(events) / events_s, 1), "flow_idle_after_s": round(flow_s, 1),
                 "elapsed_s": round(time.monotonic() - started, 1)}
 
-    def dialer(self, n: int, index: int, remove: bool) -> dict[str, Any]:
-        """A campaign over the `n` accounts loaded, its enrolment timed, then dialer/next at
-        plan.dialer_rate in segments; `remove`: delete the campaign afterwards."""
-        plan, port = self.plan, self.engine.port
+    def dialer(self) -> list[dict[str, Any]]:
+        """dialer/next against campaign size, with every account loaded: one campaign per
+        `dialer_sizes` (the earliest days past due, about that many accounts; the whole
+        portfolio for the largest), each enrolment timed; then segments at plan.dialer_rate,
+        the sizes taking turns (rotated each round) so a slow spell of the machine or leads
+        re-leased round after round weigh on every size alike. The campaigns are removed
+        afterwards and what their leases left in Redis kept out of the per-account figures."""
+        plan, port, loaded = self.plan, self.engine.port, self.loaded
         api_pid = self.st.named_pids()["fp-api"]
         stacks.wait_flow_idle(self.engine, 600)
         before = memory.redis_info(self.client)
-        stacks.put_campaign(port, DIALER_CAMPAIGN, {"channel": "voice", "filter": {}})
-        enrolment = stacks.wait_enrolment(port, DIALER_CAMPAIGN, 3600)
-        self.log(f"footprint: campaign over {n} accounts enrolled in {enrolment['enrolment_s']:.1f} s "
-                 f"({enrolment['accounts_per_s']:.0f} accounts/s), {enrolment['ready']} ready")
         per_segment = int(plan.dialer_rate * (plan.dialer_segment_s + plan.dialer_warmup_s)) + 1
-        if per_segment * plan.dialer_count > enrolment["ready"]:
-            raise RuntimeError(f"dialer at {n} accounts: {per_segment} requests of {plan.dialer_count} "
-                               f"leads would run the {enrolment['ready']} ready accounts dry")
-        runs = []
+        sizes = sorted(plan.dialer_sizes)
+        enrolments: dict[int, dict[str, Any]] = {}
+        for size in sizes:
+            flt = {} if size >= loaded else workload.early_dpd_filter(size / loaded)
+            stacks.put_campaign(port, dialer_campaign(size), {"channel": "voice", "filter": flt})
+            enrolments[size] = enrolled = stacks.wait_enrolment(port, dialer_campaign(size), 3600)
+            enrolled["filter"] = flt
+            self.log(f"footprint: campaign of ~{size} of {loaded} accounts ({flt or 'all'}): "
+                     f"{enrolled['ready']} ready, enrolled in {enrolled['enrolment_s']:.1f} s")
+            if per_segment * plan.dialer_count > enrolled["ready"]:
+                raise RuntimeError(f"dialer campaign of {size}: {per_segment} requests of "
+                                   f"{plan.dialer_count} leads would run its {enrolled['ready']} ready "
+                                   "accounts dry")
+        runs: dict[int, list[dict[str, Any]]] = {size: [] for size in sizes}
+        day = 7
         for j in range(plan.dialer_segments):
-            # a day of its own per segment and size, 10:00 in Mexico City: every lease of the
-            # segment before has expired, and the day's activity (at BASE_NOW) is long past
-            now = workload.BASE_NOW + timedelta(days=7 + index * plan.dialer_segments + j)
-            bodies = self.st.tmp / f"fp-dialer-{n}-{j}.txt"
-            body = workload.dialer_body(DIALER_CAMPAIGN, plan.dialer_count, now)
-            bodies.write_bytes(b"\n".join([body] * per_segment) + b"\n")
-            stacks.wait_flow_idle(self.engine, 600)
-            cpu0 = process_cpu_s(api_pid)
-            r = tools.openloop(port, "/v1/dialer/next", bodies, plan.dialer_rate, plan.dialer_segment_s,
-                               warmup_s=plan.dialer_warmup_s, connections=64, max_requests=per_segment,
-                               needles=list(DIALER_MIX), every=list(DIALER_OCCURRENCES),
-                               cores=plan.load_cores)
-            r["api_cpu_s"] = round(process_cpu_s(api_pid) - cpu0, 3)  # warm-up included
-            r["mix"] = {DIALER_MIX[k]: v for k, v in r.pop("matches").items()}
-            r["mix"] |= {DIALER_OCCURRENCES[k]: v for k, v in r.pop("occurrences").items()}
-            runs.append(r)
+            for size in sizes[j % len(sizes):] + sizes[: j % len(sizes)]:
+                # a day of its own per segment, 10:00 in Mexico City: every lease of the segment
+                # before has lapsed, and the day's activity (at BASE_NOW) is long past
+                now = workload.BASE_NOW + timedelta(days=day)
+                day += 1
+                runs[size].append(self.dialer_segment(dialer_campaign(size), now, per_segment, api_pid))
+        out = [self.dialer_summary(size, enrolments[size], runs[size]) for size in sizes]
+        stacks.wait_flow_idle(self.engine, 600)
+        pipe = self.client.pipeline(transaction=False)
+        for size in sizes:
+            pipe.hdel(K.CAMPAIGNS, dialer_campaign(size))
+            for shard in range(self.keys.shards):
+                pipe.delete(*self.keys.queue(dialer_campaign(size), shard))
+        pipe.incr(K.CAMPAIGNS_VERSION)
+        pipe.execute()
+        after = memory.redis_info(self.client)
+        left = {k: after[k] - before[k] for k in ("used_memory", "keys")}
+        self.excluded = {k: self.excluded[k] + left[k] for k in left}
+        self.dialer_left_behind = left
+        return out
+
+    def dialer_segment(self, campaign: str, now: Any, requests: int, api_pid: int) -> dict[str, Any]:
+        plan = self.plan
+        bodies = self.st.tmp / f"{campaign}-{now:%Y%m%d}.txt"
+        body = workload.dialer_body(campaign, plan.dialer_count, now)
+        bodies.write_bytes(b"\n".join([body] * requests) + b"\n")
+        stacks.wait_flow_idle(self.engine, 600)
+        cpu0 = process_cpu_s(api_pid)
+        r = tools.openloop(self.engine.port, "/v1/dialer/next", bodies, plan.dialer_rate,
+                           plan.dialer_segment_s, warmup_s=plan.dialer_warmup_s, connections=64,
+                           max_requests=requests,
+                           needles=list(DIALER_MIX), every=list(DIALER_OCCURRENCES), cores=plan.load_cores)
+        r["api_cpu_s"] = round(process_cpu_s(api_pid) - cpu0, 3)  # warm-up included
+        r["mix"] = {DIALER_MIX[k]: v for k, v in r.pop("matches").items()}
+        r["mix"] |= {DIALER_OCCURRENCES[k]: v for k, v in r.pop("occurrences").items()}
+        r["now"] = now.isoformat()
+        return r
+
+    def dialer_summary(self, size: int, enrolment: dict[str, Any],
+                       runs: list[dict[str, Any]]) -> dict[str, Any]:
+        plan = self.plan
         lat = measure.merged_latency(runs)
         answers = sum(r["ok"] for r in runs)
         errors = sum(r["completed"] - r["ok"] + r["errors"]["socket"] + r["errors"]["parse"]
@@ -215,7 +254,8 @@ class Footprint:
         for r in runs:
             for code, c in r["errors"]["status"].items():
                 statuses[code] = statuses.get(code, 0) + c
-        out = {"accounts": n, "enrolment": enrolment, "rate": plan.dialer_rate, "count": plan.dialer_count,
+        out = {"accounts": enrolment["ready"], "size": size, "loaded": self.loaded, "enrolment": enrolment,
+               "rate": plan.dialer_rate, "count": plan.dialer_count,
                "latency_ms": lat, "service_ms": measure.merged_latency(runs, "service_ms"),
                "achieved_rate": round(statistics.fmean(r["achieved_rate"] for r in runs), 1),
                "answers": answers, "errors": errors, "error_statuses": statuses,
@@ -224,49 +264,37 @@ class Footprint:
                "leads": sum(r["mix"]["leads"] for r in runs),
                "api_cpu_ms_per_request": round(1000 * sum(r["api_cpu_s"] for r in runs)
                                                / max(sum(r["sent"] for r in runs), 1), 3),
+               "segments_p50_ms": [r["latency_ms"]["p50"] for r in runs],
                "runs": runs}
-        self.log(f"footprint: dialer/next @ {n} accounts, {plan.dialer_rate:g}/s: p50 {lat['p50']:.3f} "
-                 f"p99 {lat['p99']:.3f} p99.9 {lat['p999']:.3f} max {lat['max']:.1f} ms; {out['leads']} "
-                 f"leads in {answers} answers ({out['empty']} empty), {errors} errors {statuses or ''}")
-        if remove:
-            stacks.wait_flow_idle(self.engine, 600)
-            pipe = self.client.pipeline(transaction=False)
-            pipe.hdel(K.CAMPAIGNS, DIALER_CAMPAIGN)
-            pipe.incr(K.CAMPAIGNS_VERSION)
-            for shard in range(self.keys.shards):
-                pipe.delete(*self.keys.queue(DIALER_CAMPAIGN, shard))
-            pipe.execute()
-            after = memory.redis_info(self.client)
-            left = {k: after[k] - before[k] for k in ("used_memory", "keys")}
-            self.excluded = {k: self.excluded[k] + left[k] for k in left}
-            out["left_behind"] = left
+        self.log(f"footprint: dialer/next, campaign of {out['accounts']} with {self.loaded} loaded, "
+                 f"{plan.dialer_rate:g}/s: p50 {lat['p50']:.3f} p99 {lat['p99']:.3f} p99.9 {lat['p999']:.3f} "
+                 f"max {lat['max']:.1f} ms; {out['leads']} leads in {answers} answers "
+                 f"({out['empty']} empty), {errors} errors {statuses or ''}")
         return out
 
     def run(self) -> dict[str, Any]:
         started = time.monotonic()
         stacks.wait_flow_idle(self.engine)
         self.baseline = memory.redis_info(self.client)
-        sizes = sorted(set(self.plan.stages) | set(self.plan.dialer_sizes))
-        dialer_sizes = sorted(self.plan.dialer_sizes)
+        # the largest campaign measured is the whole portfolio at its largest
+        sizes = sorted(set(self.plan.stages) | {max(self.plan.dialer_sizes, default=0)} - {0})
         out: dict[str, Any] = {"plan": vars(self.plan) | {"stages": sizes,
-                                                          "dialer_sizes": dialer_sizes,
+                                                          "dialer_sizes": sorted(self.plan.dialer_sizes),
                                                           "load_cores": None},
                                "baseline": self.baseline, "loads": [], "stages": [], "dialer": []}
-        excluded_at_last_stage = 0
         for n in sizes:
             out["loads"].append(self.load_to(n))
             out["stages"].append(self.measure(n, 0))
-            excluded_at_last_stage = self.excluded["used_memory"]
             self.log(f"footprint @ {n} accounts: {out['stages'][-1]['bytes_per_account']:.0f} bytes/account")
-            # every size alike: right after loading, before any activity, so the largest is
-            # measured on the same kind of accounts as the smallest
-            if n in dialer_sizes:
-                out["dialer"].append(self.dialer(n, dialer_sizes.index(n), remove=True))
+        # right after the load, before any activity: every campaign holds the same kind of accounts
+        if self.plan.dialer_sizes:
+            out["dialer"] = self.dialer()
+            out["dialer_left_behind"] = self.dialer_left_behind
         active = min(self.plan.active, self.loaded)
         out["activity"] = self.activity(active)
         out["active"] = self.measure(self.loaded, active)
         before, after = out["stages"][-1]["redis"], out["active"]["redis"]
-        left_by_dialer = self.excluded["used_memory"] - excluded_at_last_stage
+        left_by_dialer = self.excluded["used_memory"]
         out["bytes_per_active_account"] = round(
             (after["used_memory"] - before["used_memory"] - left_by_dialer) / active, 1)
         self.log(f"footprint: +{out['bytes_per_active_account']:.0f} bytes per active account")

@@ -259,7 +259,7 @@ def dialer_scaling(fp: dict[str, Any]) -> str:
     if not runs:
         return ""
     plan = fp["plan"]
-    cols = [f"{d['accounts']:,} accounts" for d in runs]
+    cols = [f"campaign of {d['accounts']:,}" for d in runs]
     first, last = runs[0], runs[-1]
 
     def row(label: str, get: Any, digits: int = 3, ratio_too: bool = True) -> str:
@@ -269,10 +269,12 @@ def dialer_scaling(fp: dict[str, Any]) -> str:
 
     lines = [
         f"POST /v1/dialer/next {{count: {plan['dialer_count']}}} at {plan['dialer_rate']:g} req/s offered, "
-        f"open loop, 64 connections, on the footprint's redis-server and engine with a campaign over every "
-        f"account loaded: {plan['dialer_segments']} segments of {plan['dialer_segment_s']:g} s measured "
-        f"after {plan['dialer_warmup_s']:g} s warm-up, each at a `now` of its own; percentiles of the "
-        "segments' histograms added up.",
+        f"open loop, 64 connections, on the footprint's redis-server and engine with "
+        f"{runs[-1].get('loaded', last['accounts']):,} accounts loaded and one campaign per size (the "
+        f"earliest days past due holding about that many accounts; the largest, all of them): "
+        f"{plan['dialer_segments']} segments of {plan['dialer_segment_s']:g} s per campaign, measured after "
+        f"{plan['dialer_warmup_s']:g} s warm-up, each at a `now` of its own, the campaigns taking turns; "
+        "percentiles of each campaign's segments' histograms added up.",
         "",
         "| figure | " + " | ".join(cols) + f" | {last['accounts']:,} / {first['accounts']:,} |",
         "|---|" + "---|" * (len(cols) + 1),
@@ -281,14 +283,16 @@ def dialer_scaling(fp: dict[str, Any]) -> str:
         row("latency p99, ms", lambda d: d["latency_ms"]["p99"]),
         row("latency p99.9, ms", lambda d: d["latency_ms"]["p999"]),
         row("latency max, ms", lambda d: d["latency_ms"]["max"], digits=1),
+        "| p50 of each segment, in turn, ms | "
+        + " | ".join(" / ".join(fmt(v, 1) for v in d.get("segments_p50_ms", [])) for d in runs) + " | — |",
         row("achieved req/s", lambda d: d["achieved_rate"], digits=0, ratio_too=False),
         row("API CPU per request, ms", lambda d: d["api_cpu_ms_per_request"]),
         row("leads per answer", lambda d: d["leads"] / max(d["answers"], 1), digits=2, ratio_too=False),
         row("empty answers", lambda d: d["empty"], digits=0, ratio_too=False),
         row("errors or unfinished", lambda d: d["errors"], digits=0, ratio_too=False),
         row("campaign enrolment, s", lambda d: d["enrolment"]["enrolment_s"], digits=1),
-        row("enrolment, accounts/s", lambda d: d["enrolment"]["accounts_per_s"], digits=0),
-        row("accounts ready after enrolment", lambda d: d["enrolment"]["ready"], digits=0),
+        row("enrolment, accounts walked/s", lambda d: d["enrolment"]["accounts_per_s"], digits=0),
+        row("accounts in the campaign", lambda d: d["enrolment"]["ready"], digits=0),
     ]
     return "\n".join(lines)
 

@@ -153,8 +153,8 @@ def main(argv: list[str] | None = None) -> None:
                          "the work tree, e.g. HEAD while the work tree is being edited")
     ap.add_argument("--footprint", metavar="N,N", help="accounts loaded for Redis bytes per account, in "
                     "stages (default 100000,1000000; 20000 with --quick; empty to skip)")
-    ap.add_argument("--dialer-sizes", metavar="N,N", help="accounts loaded when dialer/next latency is "
-                    "measured against portfolio size, in the footprint stage (default 10000,100000,1000000; "
+    ap.add_argument("--dialer-sizes", metavar="N,N", help="campaign sizes dialer/next latency is measured "
+                    "at, with the footprint's largest stage loaded (default 10000,100000,1000000; "
                     "10000,20000 with --quick; empty to skip)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where speed.md and speed.json go")
     args = ap.parse_args(argv)

@@ -26,6 +26,13 @@ RS = b"\x1e"  # separates NDJSON batches in a bodies file (see tools.RS)
 
 NETWORKS = ("telcel", "movistar", "att")
 PORTFOLIOS = ("cards", "loans", "bnpl")
+DPD_MAX = 120  # days past due are uniform over 1..DPD_MAX
+
+
+def early_dpd_filter(share: float) -> dict[str, int]:
+    """A campaign filter over the earliest days past due that holds about `share` of the
+    `account_docs` portfolio (at least its first day's 1/DPD_MAX)."""
+    return {"days_past_due_min": 1, "days_past_due_max": max(1, round(DPD_MAX * share))}
 
 
 def account_id(i: int) -> str:
@@ -48,7 +55,7 @@ def account_docs(n: int, seed: int = 1) -> Iterator[dict[str, Any]]:
         yield {
             "account_id": account_id(i), "portfolio": rng.choice(PORTFOLIOS), "product": "credit_card",
             "balance": round(rng.uniform(300, 60_000), 2), "currency": "MXN",
-            "days_past_due": rng.randint(1, 120), "country": "MX", "region": "MX-JAL",
+            "days_past_due": rng.randint(1, DPD_MAX), "country": "MX", "region": "MX-JAL",
             "timezone": "America/Mexico_City",
             "attributes": {"risk_score": rng.randint(450, 800), "segment": rng.choice("ABC")},
             "contact_points": points,
