@@ -360,6 +360,21 @@ class RedisStore:
     async def put_campaign(self, campaign: str, definition: bytes) -> None:
         await self._run([("HSET", K.CAMPAIGNS, campaign, definition), ("INCR", K.CAMPAIGNS_VERSION)])
 
+    async def delete_campaign(self, campaign: str) -> bool:
+        """Forget a campaign and drop its queues on every shard; False if there was none."""
+        removed, _version = await self._run(
+            [("HDEL", K.CAMPAIGNS, campaign), ("INCR", K.CAMPAIGNS_VERSION)]
+        )
+        await self.drop_queues(campaign)
+        return bool(removed)
+
+    async def drop_queues(self, campaign: str) -> None:
+        await self._run([("DEL", *self.keys.queue(campaign, shard)) for shard in range(self.keys.shards)])
+
+    async def campaign_definition(self, campaign: str) -> bytes | None:
+        (definition,) = await self._run([("HGET", K.CAMPAIGNS, campaign)])
+        return definition
+
     async def campaigns(self) -> tuple[int, dict[str, bytes]]:
         version, flat = await self._run([("GET", K.CAMPAIGNS_VERSION), ("HGETALL", K.CAMPAIGNS)])
         return int(version or 0), {k.decode(): v for k, v in _pairs(flat).items()}

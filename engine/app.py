@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from connectors.redis_store import RedisStore, log_json
+from connectors.redis_store import RedisStore, StoreUnavailable, log_json
 from engine import openapi
 from engine.campaigns import Campaign, CampaignBook, Enrolment, enrol
 from engine.decide import decide_many, iso
@@ -46,6 +46,9 @@ from features.records import AccountRecord, CancelRecord
 log = logging.getLogger("cadencia.api")
 
 CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# After a campaign is deleted, when its queues are dropped again: by then the dataflow (which
+# looks for campaign changes every half second of its work) has stopped re-scoring into them.
+CAMPAIGN_SETTLE_S = 5.0
 READ, DIAL, GATEWAY, ADMIN = ("reader",), ("dialer",), ("gateway",), ("admin",)
 
 
@@ -231,6 +234,26 @@ class Api:
         task.add_done_callback(self.tasks.discard)
         return json_response({"campaign": cid, **msgspec.to_builtins(campaign), "enrolling": True}, 202)
 
+    async def delete_campaign(self, request: Request) -> Response:
+        """Leads already leased keep their leases (their outcomes still count); the queues are
+        dropped now and once more a little later, after every process has seen the deletion
+        and stopped re-scoring into them."""
+        cid = request.path_params["campaign"]
+        if not await self.store.delete_campaign(cid):
+            raise NotFound(f"unknown campaign {cid!r}")
+        task = asyncio.create_task(self._drop_queues_again(cid))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return json_response({"campaign": cid, "deleted": True})
+
+    async def _drop_queues_again(self, cid: str) -> None:
+        await asyncio.sleep(CAMPAIGN_SETTLE_S)
+        try:
+            if await self.store.campaign_definition(cid) is None:  # not created again meanwhile
+                await self.store.drop_queues(cid)
+        except StoreUnavailable as exc:
+            log.warning("campaign %s: its queues could not be dropped again: %s", cid, exc)
+
     async def get_campaign(self, request: Request) -> Response:
         cid = request.path_params["campaign"]
         campaign = (await self.campaigns.refresh(self.store)).get(cid)
@@ -358,6 +381,7 @@ def build_app(
         Route("/v1/dialer/next", dialer_next, methods=["POST"]),
         Route("/v1/campaigns/{campaign}", ep(api.put_campaign, ADMIN), methods=["PUT"]),
         Route("/v1/campaigns/{campaign}", ep(api.get_campaign, READ), methods=["GET"]),
+        Route("/v1/campaigns/{campaign}", ep(api.delete_campaign, ADMIN), methods=["DELETE"]),
         Route("/v1/events", events, methods=["POST"]),
         Route("/metrics", api.metrics_text, methods=["GET"]),
         Route("/healthz", api.healthz, methods=["GET"]),

@@ -136,11 +136,17 @@ async def enrol(
     store: RedisStore, settings: Settings, scorer: Scorer, cid: str, campaign: Campaign, state: Enrolment
 ) -> None:
     """Walk every shard's account index once and place each account in (or out of) the
-    campaign: the one pass over the portfolio a campaign costs, at creation or change."""
+    campaign: the one pass over the portfolio a campaign costs, at creation or change. It
+    stops when the campaign is changed or deleted meanwhile (by any API process)."""
+    definition = msgspec.json.encode(campaign)
     try:
         for shard in range(store.keys.shards):
             cursor = 0
             while True:
+                if await store.campaign_definition(cid) != definition:
+                    state.error = "the campaign was changed or deleted during its enrolment"
+                    log.info("campaign %s: enrolment stopped: %s", cid, state.error)
+                    return
                 cursor, ids = await store.scan_accounts(shard, cursor)
                 if ids:
                     docs = await store.docs_and_features(ids)

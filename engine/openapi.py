@@ -221,6 +221,11 @@ def document() -> dict[str, Any]:
                 "security": bearer,
                 "responses": _responses(json_ok, 401, 404, 503),
             },
+            "delete": {
+                "summary": "Delete a campaign and its queues; leads already leased keep their leases",
+                "security": bearer,
+                "responses": _responses(json_ok, 401, 403, 404, 503),
+            },
         },
         "/v1/events": {
             "post": {

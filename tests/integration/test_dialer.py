@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
+import engine.app as engine_app
 from connectors import keys as K
 from tests.conftest import BASE_CONFIG, account, wait_until
 
@@ -202,3 +203,37 @@ def test_accounts_not_worth_a_call_are_never_handed_out(api):
     assert sorted(x["account_id"] for x in leads) == ["A-000", "A-001"]
     assert next_leads(api, count=5) == []
     assert api.get("/v1/campaigns/cards-early").json()["ready"] == 1  # still queued, not re-read
+
+
+def test_a_deleted_campaign_is_gone_with_its_queues(api, settings, redis_url, monkeypatch):
+    monkeypatch.setattr(engine_app, "CAMPAIGN_SETTLE_S", 0.2)
+    api.put("/v1/accounts", json=portfolio(4))
+    start_campaign(api, 4)
+    (lead,) = next_leads(api, count=1)
+    r = api.delete("/v1/campaigns/cards-early")
+    assert r.status_code == 200 and r.json() == {"campaign": "cards-early", "deleted": True}
+    assert api.get("/v1/campaigns/cards-early").status_code == 404
+    r = api.post("/v1/dialer/next", json={"campaign": "cards-early", "count": 1, "now": NOW})
+    assert r.status_code == 404
+    assert api.delete("/v1/campaigns/cards-early").status_code == 404
+    client = redis.Redis.from_url(redis_url)
+    keys = K.Keys(settings.redis.shards)
+    queues = [key for shard in range(keys.shards) for key in keys.queue("cards-early", shard)]
+    assert client.exists(*queues) == 0
+    # a late re-score from a process that had not yet seen the deletion is dropped too
+    ready, _held, _prio = keys.queue("cards-early", K.shard_of("A-001", keys.shards))
+    client.zadd(ready, {"A-001": 5.0})
+    wait_until(lambda: client.exists(*queues) == 0, timeout_s=5)
+    # the lead leased before the deletion still takes its outcome
+    outcome = {
+        "event_id": "c-del",
+        "ts": "2026-03-02T10:01:00-06:00",
+        "type": "call",
+        "account_id": lead["account_id"],
+        "decision_id": lead["decision_id"],
+        "channel": "voice",
+        "contact_point_id": "m1",
+        "status": "answered",
+        "party": "right_party",
+    }
+    assert api.post("/v1/events", json=outcome).status_code == 202
