@@ -13,9 +13,8 @@ then POST /v1/dialer/next at a modest constant rate, open loop, in segments (eac
 its own, after a warm-up that absorbs the leases of the segment before coming back), the sizes
 taking turns so that the machine's slow spells and accounts leased round after round weigh on
 each alike. This runs right after the load, before the day's activity, so every campaign holds
-the same kind of accounts. The campaigns are removed afterwards (there is no DELETE
-/v1/campaigns: their keys are deleted here) and the memory their
-leases left behind is kept out of the bytes per account."""
+the same kind of accounts. The campaigns are deleted afterwards (DELETE /v1/campaigns)
+and the memory their leases left behind is kept out of the bytes per account."""
 
 from __future__ import annotations
 
@@ -33,8 +32,7 @@ import orjson
 import redis
 
 from benchmarks import measure, memory, stacks, tools, workload
-from benchmarks.procs import Stack, process_cpu_s
-from connectors import keys as K
+from benchmarks.procs import Stack, http_send, process_cpu_s
 from connectors.keys import Keys
 from engine.asgi import DEFAULT_CONFIG
 from engine.settings import load as load_settings
@@ -213,13 +211,10 @@ class Footprint:
                 runs[size].append(self.dialer_segment(dialer_campaign(size), now, per_segment, api_pid))
         out = [self.dialer_summary(size, enrolments[size], runs[size]) for size in sizes]
         stacks.wait_flow_idle(self.engine, 600)
-        pipe = self.client.pipeline(transaction=False)
         for size in sizes:
-            pipe.hdel(K.CAMPAIGNS, dialer_campaign(size))
-            for shard in range(self.keys.shards):
-                pipe.delete(*self.keys.queue(dialer_campaign(size), shard))
-        pipe.incr(K.CAMPAIGNS_VERSION)
-        pipe.execute()
+            status, answer = http_send(port, "DELETE", f"/v1/campaigns/{dialer_campaign(size)}", b"")
+            if status != 200:
+                raise RuntimeError(f"DELETE /v1/campaigns/{dialer_campaign(size)}: {status} {answer[:200]!r}")
         after = memory.redis_info(self.client)
         left = {k: after[k] - before[k] for k in ("used_memory", "keys")}
         self.excluded = {k: self.excluded[k] + left[k] for k in left}
