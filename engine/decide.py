@@ -33,6 +33,7 @@ from models.candidates import (
     hour_x,
     numeric_x,
     onehot_keys,
+    point_hour_lifts,
     point_x,
 )
 from models.carriers import route_seed
@@ -51,6 +52,7 @@ from policy.base import (
 from policy.caps import History, cap_block
 
 ALL_CHANNELS = ("voice", "ivr", "sms", "whatsapp", "email")
+CALL_CHANNELS = frozenset({"voice", "ivr"})  # where a number's right-party rate by hour applies
 CONTACT_HISTORY_S = 8 * 86400  # reserved contacts read for the frequency rules (all span ≤ 7 days)
 MAX_ATTEMPTS = 3
 OWN_CONTACT_POINTS_ONLY = frozenset({"MX"})  # CONDUSEF: only the debtor's own contact points
@@ -283,6 +285,9 @@ def best_contact(
 
     # (head, channel, hour) logits of both heads at once: response [0], pay given response [1]
     logits = scorer.head_terms[:, rows, hours] + scorer.affinity_weights * affinity[hours] + base
+    if any(p.lifts is not None for p in pairs):  # numbers with a call history by hour
+        lifts = np.array([p.lifts or NO_LIFT for p in pairs])
+        logits = logits + scorer.point_hour_weights * lifts[:, hours]
     p = 1.0 / (1.0 + np.exp(-logits))
     p_resp, p_pay = p[0], p[1]
     evidence = scorer.evidence_grid[rows, hours]
@@ -312,6 +317,8 @@ def best_contact(
         carrier, why = _carrier(scorer, settings, channel, point, hour, send_at, carrier)
         reasons.append(why)
     x = {**bx, **hour_x(channel, hour, float(affinity[hour]))}
+    if pair.lifts is not None:
+        x["pt_rpc_hour"] = pair.lifts[hour]
     return Contact(
         channel,
         point.id,
@@ -401,6 +408,10 @@ class Pair(NamedTuple):
     keys: tuple[str, ...]
     cost: float
     carrier: str | None
+    lifts: tuple[float, ...] | None  # the number's right-party lift by local hour, if it has calls by hour
+
+
+NO_LIFT = (0.0,) * 24
 
 
 def _pairs(
@@ -416,6 +427,7 @@ def _pairs(
     they depend on (the account, the channel, the point), so each is computed once."""
     account_r, account_p = scorer.dots(account_x(view, balance))
     point_terms: dict[str, tuple[float, float]] = {}
+    lifts = {p.id: point_hour_lifts(view, p.id) for p in points} if view.point_bands else {}
     out = []
     for channel in channels:
         cost, carrier = settings.contact_costs[channel]
@@ -431,7 +443,8 @@ def _pairs(
             onehot_r, onehot_p = scorer.onehot_dots(keys)
             resp = onehot_r + account_r + channel_r + point_r
             pay = onehot_p + account_p + channel_p + point_p
-            out.append(Pair(channel, p, resp, pay, keys, cost, carrier))
+            lift = lifts.get(p.id) if channel in CALL_CHANNELS else None
+            out.append(Pair(channel, p, resp, pay, keys, cost, carrier, lift))
     return out
 
 

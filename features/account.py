@@ -28,9 +28,23 @@ REBASE_AFTER = 256.0  # half-lives between `ref` and an event before the counter
 # Indexes into a channel's decayed counts and a contact point's.
 ATTEMPTS, RESPONSES, PAYS = 0, 1, 2
 CP_ATTEMPTS, CP_RIGHT_PARTY, CP_FAILS = 0, 1, 2
+# A contact point's calls by local hour band ("m1|3": calls and right-party answers from
+# 09:00 to 11:59): which hours reach the debtor on that number. Bands of 3 hours, as the
+# carrier router pools hours, so thin evidence is not spread over 24 cells.
+BAND_HOURS = 3
+CALLS, RIGHT_PARTY = 0, 1
+
+# Call outcomes that say something about reaching the debtor on a number at an hour (a failed
+# or canceled call says more about the carrier or the dialer).
+REACHED_NETWORK = frozenset({"answered", "no_answer", "busy", "voicemail"})
 
 Counts = tuple[float, float, float]
 ZERO: Counts = (0.0, 0.0, 0.0)
+BandCounts = tuple[float, float]
+
+
+def point_band(point_id: str, hour: int) -> str:
+    return f"{point_id}|{hour // BAND_HOURS}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +62,7 @@ class AccountFeatures:
     last_contact_at: float | None = None
     last_response_at: float | None = None
     paid_total: float = 0.0
+    scaled_point_bands: dict[str, BandCounts] = field(default_factory=dict)  # point_band -> counts
 
     def __deepcopy__(self, memo: dict[int, Any]) -> AccountFeatures:
         return self  # immutable: the stream processor's snapshots need no copy
@@ -69,6 +84,11 @@ class AccountFeatures:
     def hours(self) -> tuple[float, ...]:
         k = self._k()
         return tuple(h * k for h in self.scaled_hours)
+
+    @property
+    def point_bands(self) -> dict[str, BandCounts]:
+        k = self._k()
+        return {b: (v[0] * k, v[1] * k) for b, v in self.scaled_point_bands.items()}
 
 
 @lru_cache(maxsize=512)
@@ -107,11 +127,13 @@ class _Draft:
     last_contact_at: float | None
     last_response_at: float | None
     paid_total: float
+    point_bands: dict[str, BandCounts]
 
     @classmethod
     def of(cls, s: AccountFeatures, ts: float, half_life: float) -> tuple[_Draft, float]:
         """A draft whose clock includes `ts`, and the weight of an event at `ts`."""
         ref, channels, points, hours = s.ref, s.scaled_channels, s.scaled_points, s.scaled_hours
+        bands = s.scaled_point_bands
         if s.as_of is None:
             ref = ts
         elif (ts - ref) / half_life > REBASE_AFTER:
@@ -119,6 +141,7 @@ class _Draft:
             channels = {c: (v[0] * k, v[1] * k, v[2] * k) for c, v in channels.items()}
             points = {p: (v[0] * k, v[1] * k, v[2] * k) for p, v in points.items()}
             hours = tuple(h * k for h in hours)
+            bands = {b: (v[0] * k, v[1] * k) for b, v in bands.items()}
             ref = ts
         as_of = ts if s.as_of is None or ts > s.as_of else s.as_of
         draft = cls(
@@ -132,6 +155,7 @@ class _Draft:
             s.last_contact_at,
             s.last_response_at,
             s.paid_total,
+            bands,
         )
         return draft, 2.0 ** ((ts - ref) / half_life)
 
@@ -144,6 +168,13 @@ class _Draft:
         if self.points is self.base.scaled_points:
             self.points = dict(self.points)
         self.points[point] = _add(self.points.get(point, ZERO), i, w)
+
+    def add_call(self, point: str, hour: int, right_party: bool, w: float) -> None:
+        if self.point_bands is self.base.scaled_point_bands:
+            self.point_bands = dict(self.point_bands)
+        key = point_band(point, hour)
+        calls, rpc = self.point_bands.get(key, (0.0, 0.0))
+        self.point_bands[key] = (calls + w, rpc + w if right_party else rpc)
 
     def done(self, half_life: float) -> AccountFeatures:
         b = self.base
@@ -161,6 +192,7 @@ class _Draft:
             self.last_contact_at,
             self.last_response_at,
             self.paid_total,
+            self.point_bands,
         )
 
 
@@ -181,6 +213,7 @@ def update(state: AccountFeatures, record: Record, half_life: float = DEFAULT_HA
             s.last_contact_at,
             s.last_response_at,
             s.paid_total,
+            s.scaled_point_bands,
         )
     if isinstance(record, DecisionRecord | CancelRecord):
         d, w = _Draft.of(state, record.ts, half_life)
@@ -214,6 +247,8 @@ def _apply_event(state: AccountFeatures, event: Event, half_life: float) -> Acco
         d.add_point(point, CP_RIGHT_PARTY, w)
     if point and outcome.delivery_failed:
         d.add_point(point, CP_FAILS, w)
+    if point and event.type == "call" and event.status in REACHED_NETWORK:
+        d.add_call(point, local_hour(event.ts, state.timezone), outcome.right_party, w)
     if outcome.response:
         h = local_hour(event.ts, state.timezone)
         d.hours = (*d.hours[:h], d.hours[h] + w, *d.hours[h + 1 :])
@@ -237,6 +272,7 @@ def serving(state: AccountFeatures) -> dict[str, Any]:
         "last_contact_at": state.last_contact_at,
         "last_response_at": state.last_response_at,
         "paid_total": state.paid_total,
+        "cpb": state.point_bands,
     }
 
 
@@ -249,6 +285,7 @@ class FeatureView:
     points: dict[str, tuple[float, float, float]]
     hours_since_contact: float | None
     hours_since_response: float | None
+    point_bands: dict[str, BandCounts] = field(default_factory=dict)  # point_band -> (calls, right party)
 
     def channel(self, name: str) -> tuple[float, float, float]:
         return self.channels.get(name, (0.0, 0.0, 0.0))
@@ -274,6 +311,7 @@ def read(served: dict[str, Any] | None, now: float, half_life: float = DEFAULT_H
         points={p: (v[0] * k, v[1] * k, v[2] * k) for p, v in served["cp"].items()},
         hours_since_contact=since(served.get("last_contact_at")),
         hours_since_response=since(served.get("last_response_at")),
+        point_bands={b: (v[0] * k, v[1] * k) for b, v in served.get("cpb", {}).items()},
     )
 
 

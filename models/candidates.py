@@ -1,8 +1,10 @@
 """The inputs a contact model sees for one candidate (channel, contact point, local hour).
 
 The vector splits into a part that depends on (channel, contact point) and a part that
-depends on (channel, hour), with disjoint keys. A linear model's logit is then
-`base(c, p) + hourly(c, h)`, which is how the API scores every hour of every pair cheaply.
+depends on (channel, hour), with disjoint keys, plus one input that depends on (contact point,
+hour): how the number answers at that hour (`pt_rpc_hour`). A linear model's logit is then
+`base(c, p) + hourly(c, h) + w * lift(p, h)`, which is how the API scores every hour of every
+pair cheaply.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from features.account import (
     PAYS,
     RESPONSES,
     FeatureView,
+    point_band,
 )
+
+BAND_PRIOR_CALLS = 2.0  # a number's rate in an hour band is shrunk toward its usual one by this many calls
 
 DPD_BUCKETS = ((30, "1_30"), (60, "31_60"), (90, "61_90"), (180, "91_180"))
 
@@ -62,6 +67,28 @@ def point_x(view: FeatureView, point_id: str) -> dict[str, float]:
         "pt_rpc": (pt[CP_RIGHT_PARTY] + 0.5) / (pt[CP_ATTEMPTS] + 3.0) - 0.17,
         "pt_fail": pt[CP_FAILS] / (pt[CP_ATTEMPTS] + 1.0),
     }
+
+
+def point_hour_lift(view: FeatureView, point_id: str, hour: int) -> float:
+    """How much better (or worse) the number reaches the right person in this hour's band than
+    at its usual hours: the band's right-party rate, shrunk toward the number's own, minus it.
+    0 when the number has no calls in the band."""
+    band = view.point_bands.get(point_band(point_id, hour))
+    if band is None:
+        return 0.0
+    pt = view.point(point_id)
+    usual = (pt[CP_RIGHT_PARTY] + 0.5) / (pt[CP_ATTEMPTS] + 3.0)
+    calls, right_party = band
+    return (right_party + BAND_PRIOR_CALLS * usual) / (calls + BAND_PRIOR_CALLS) - usual
+
+
+def point_hour_lifts(view: FeatureView, point_id: str) -> tuple[float, ...] | None:
+    """`point_hour_lift` for each of the 24 local hours; None when the number has no call
+    history by hour (most numbers: then the term is zero and costs nothing)."""
+    prefix = f"{point_id}|"
+    if not any(key.startswith(prefix) for key in view.point_bands):
+        return None
+    return tuple(point_hour_lift(view, point_id, hour) for hour in range(24))
 
 
 def account_x(view: FeatureView, balance: float) -> dict[str, float]:

@@ -25,7 +25,14 @@ HEAD_PRIORS = {"response": 0.10, "pay": 0.20}
 # Informative starting weights on the debtor's own history, so that history counts from the
 # first decision (a zero weight could only grow from decisions already made with history).
 # Learning moves them like any other weight.
-PRIOR_WEIGHTS = {"acct_resp": 4.0, "acct_pay": 4.0, "acct_hour": 0.2, "pt_rpc": 2.0, "pt_fail": -2.0}
+PRIOR_WEIGHTS = {
+    "acct_resp": 4.0,
+    "acct_pay": 4.0,
+    "acct_hour": 0.2,
+    "pt_rpc": 2.0,
+    "pt_rpc_hour": 2.0,
+    "pt_fail": -2.0,
+}
 
 
 def logit(p: float) -> float:
@@ -103,6 +110,7 @@ class ContactModels:
         return Scorer(
             head_terms=np.stack([hour_weights[h] + float(self.heads[h].intercept) for h in heads]),
             affinity_weights=np.array([weights[h].get("acct_hour", 0.0) for h in heads])[:, None, None],
+            point_hour_weights=np.array([weights[h].get("pt_rpc_hour", 0.0) for h in heads])[:, None, None],
             version=version,
             weights=weights,
             intercepts={h: float(m.intercept) for h, m in self.heads.items()},
@@ -128,6 +136,7 @@ class Scorer:
     evidence_grid: np.ndarray  # (channel, hour) examples seen
     head_terms: np.ndarray  # (head, channel, hour): intercept + `ch=c|h=h` weight; heads response, pay
     affinity_weights: np.ndarray  # (head, 1, 1): weight of the debtor's own hour affinity
+    point_hour_weights: np.ndarray  # (head, 1, 1): weight of a number's lift at an hour (pt_rpc_hour)
     router: CarrierRouter = field(default_factory=CarrierRouter)
     _onehot: dict[tuple[str, ...], tuple[float, float]] = field(
         default_factory=dict, repr=False, compare=False

@@ -53,6 +53,7 @@ POINTS = ("p1", "p2")
 TIMEZONES = ("UTC", "America/New_York", "America/Bogota", "America/Santiago", "Asia/Kolkata")
 DEAD_SIP = (404, 410, 484, 604)
 TOL = 1e-9
+REACHED = ("answered", "no_answer", "busy", "voicemail")  # calls counted by hour band per number
 
 
 # --- an independent reading of events --------------------------------------------------------
@@ -100,6 +101,7 @@ def reference(records: list[Any], half_life: float) -> dict[str, Any]:
     ch: dict[str, list[float]] = {}
     cp: dict[str, list[float]] = {}
     hr = [0.0] * 24
+    bands: dict[str, list[float]] = {}  # "point|band" -> [calls, right-party answers]
     last_contact = last_response = None
     paid = 0.0
     n_events = 0
@@ -133,6 +135,11 @@ def reference(records: list[Any], half_life: float) -> dict[str, Any]:
             add(cp, r.contact_point_id, CP_RIGHT_PARTY, w)
         if r.contact_point_id and is_failure(r):
             add(cp, r.contact_point_id, CP_FAILS, w)
+        if r.contact_point_id and r.type == "call" and r.status in REACHED:
+            local = datetime.fromtimestamp(r.ts, ZoneInfo(tz))
+            band = bands.setdefault(f"{r.contact_point_id}|{local.hour // 3}", [0.0, 0.0])
+            band[0] += w
+            band[1] += w if is_right_party(r) else 0.0
         if is_response(r):
             hr[datetime.fromtimestamp(r.ts, ZoneInfo(tz)).hour] += w
             last_response = r.ts if last_response is None else max(last_response, r.ts)
@@ -145,6 +152,7 @@ def reference(records: list[Any], half_life: float) -> dict[str, Any]:
         "ch": ch,
         "cp": cp,
         "hr": hr,
+        "cpb": bands,
         "last_contact_at": last_contact,
         "last_response_at": last_response,
         "paid_total": paid,
@@ -159,8 +167,9 @@ def assert_table(
     got: dict[str, tuple[float, ...]], want: dict[str, list[float]], what: str, tol: float = TOL
 ) -> None:
     for key in set(got) | set(want):
-        g = got.get(key, (0.0, 0.0, 0.0))
-        w = want.get(key, [0.0, 0.0, 0.0])
+        size = len(got[key]) if key in got else len(want[key])
+        g = got.get(key, (0.0,) * size)
+        w = want.get(key, [0.0] * size)
         assert all(close(x, y, tol) for x, y in zip(g, w, strict=True)), (what, key, g, w)
 
 
@@ -173,6 +182,7 @@ def assert_matches(state: AccountFeatures, ref: dict[str, Any]) -> None:
     assert close(state.paid_total, ref["paid_total"])
     assert_table(state.channels, ref["ch"], "channels")
     assert_table(state.points, ref["cp"], "points")
+    assert_table(state.point_bands, ref["cpb"], "point bands")
     assert len(state.hours) == 24
     assert all(close(g, w) for g, w in zip(state.hours, ref["hr"], strict=True)), (state.hours, ref["hr"])
 
@@ -183,11 +193,13 @@ def assert_states_close(a: AccountFeatures, b: AccountFeatures) -> None:
     assert close(a.paid_total, b.paid_total)
     assert_table(a.channels, {k: list(v) for k, v in b.channels.items()}, "channels")
     assert_table(a.points, {k: list(v) for k, v in b.points.items()}, "points")
+    assert_table(a.point_bands, {k: list(v) for k, v in b.point_bands.items()}, "point bands")
     assert all(close(x, y) for x, y in zip(a.hours, b.hours, strict=True))
 
 
 def all_counts(state: AccountFeatures) -> list[float]:
-    return [v for t in (*state.channels.values(), *state.points.values()) for v in t] + list(state.hours)
+    tables = (*state.channels.values(), *state.points.values(), *state.point_bands.values())
+    return [v for t in tables for v in t] + list(state.hours)
 
 
 # --- generated streams ----------------------------------------------------------------------
@@ -340,6 +352,7 @@ def test_serving_is_json_and_reads_back_the_counts_at_as_of(stream, half_life):
     view = read(served, state.as_of, half_life)
     assert_table(view.channels, {k: list(v) for k, v in state.channels.items()}, "channels", 1e-6)
     assert_table(view.points, {k: list(v) for k, v in state.points.items()}, "points", 1e-6)
+    assert_table(view.point_bands, {k: list(v) for k, v in state.point_bands.items()}, "point bands", 1e-6)
     assert all(close(x, y, 1e-6) for x, y in zip(view.hours, state.hours, strict=True))
     if state.last_contact_at is None:
         assert view.hours_since_contact is None
