@@ -21,7 +21,8 @@ from starlette.routing import Route
 from connectors.redis_store import RedisStore, StoreUnavailable, log_json
 from engine import openapi
 from engine.campaigns import Campaign, CampaignBook, Enrolment, enrol
-from engine.decide import decide_many, iso
+from engine.coalesce import Coalescer
+from engine.decide import decide_each, decide_many, iso
 from engine.dialer import next_leads
 from engine.errors import Conflict, Invalid, NotFound
 from engine.http import endpoint, fast_lane, json_response, read_body
@@ -65,6 +66,7 @@ class Api:
         self.campaigns = CampaignBook()
         self.enrolments: dict[str, Enrolment] = {}  # campaigns this process is enrolling
         self.tasks: set[asyncio.Task[None]] = set()
+        self.single_decisions = Coalescer(self._decide_alone)
 
     async def _body(self, request: Request) -> tuple[bytes, str]:
         body = await read_body(request, self.settings.server.max_body_bytes)
@@ -184,7 +186,10 @@ class Api:
         )
         if not reqs:
             return json_response([])
-        answers = await decide_many(self.store, self.settings, self.models.scorer, reqs)
+        if many:
+            answers = await decide_many(self.store, self.settings, self.models.scorer, reqs)
+        else:  # decided together with the other single requests of this turn of the loop
+            answers = [await self.single_decisions.submit(reqs[0])]
         for a in answers:
             if a["action"] == "wait":
                 for rule in a["reasons"]:
@@ -194,6 +199,15 @@ class Api:
         action = answers[0]["action"] if not many else "batch"
         self.metrics.decision_duration.labels("decide", action).observe(time.perf_counter() - started)
         return json_response(answers if many else answers[0])
+
+    async def _decide_alone(self, reqs: list[DecideRequest]) -> list[dict[str, Any] | Exception]:
+        """Requests of different callers, decided as one batch; each answers for itself."""
+        self.metrics.decide_batch_size.observe(len(reqs))
+        answers = await decide_each(self.store, self.settings, self.models.scorer, reqs)
+        return [
+            NotFound(f"unknown account {r.account_id!r}") if a is None else a
+            for r, a in zip(reqs, answers, strict=True)
+        ]
 
     async def cancel(self, request: Request) -> Response:
         decision_id = request.path_params["decision_id"]

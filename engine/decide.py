@@ -1,44 +1,32 @@
 """POST /v1/decide, top to bottom:
 parse → one Redis round trip → candidates → policy → score → reserve → answer.
 
-`plan` is pure (no I/O): given what Redis held and the current model, it returns either a
-contact to reserve or a wait with the rules that hold it back. `decide_many` does the I/O:
-one pipelined read for the whole batch, one pipelined reservation script per contact, and a
-re-plan of any account that changed in between (optimistic concurrency on its `ver`).
-"""
+`plan_many` is pure (no I/O): given what Redis held and the current model, it returns for each
+request either a contact to reserve or a wait with the rules that hold it back, scoring every
+open request's grid in one pass (`engine.grid`). `decide_many` does the I/O: one pipelined
+read for the whole batch, one pipelined reservation script per contact, and a re-plan of any
+account that changed in between (optimistic concurrency on its `ver`). A batch is a request's
+JSON array, or the single requests that reached the process together (`engine.coalesce`)."""
 
 from __future__ import annotations
 
 import os
-import zlib
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import msgspec
-import numpy as np
 import orjson
 
 from connectors.redis_store import AccountRow, RedisStore, Reservation, log_json
 from engine.errors import Invalid, NotFound
+from engine.grid import Contact, Grid, Wait, grid, pick, score
 from engine.settings import Settings
 from engine.wire import Account, ContactPoint, DecideRequest, epoch
 from features.account import FeatureView, read
 from features.records import DecisionRecord
-from models.candidates import (
-    account_x,
-    channel_x,
-    dpd_bucket,
-    hour_affinity,
-    hour_x,
-    numeric_x,
-    onehot_keys,
-    point_hour_lifts,
-    point_x,
-)
-from models.carriers import route_seed
-from models.contact import CHANNEL_INDEX, Scorer
-from models.explore import normals, thompson_logit
+from models.candidates import dpd_bucket
+from models.contact import Scorer
 from policy import journeys, windows
 from policy.base import (
     DIGITAL_CHANNELS,
@@ -49,36 +37,11 @@ from policy.base import (
     eligible_again,
     reminder_days,
 )
-from policy.caps import History, cap_block
 
 ALL_CHANNELS = ("voice", "ivr", "sms", "whatsapp", "email")
-CALL_CHANNELS = frozenset({"voice", "ivr"})  # where a number's right-party rate by hour applies
 CONTACT_HISTORY_S = 8 * 86400  # reserved contacts read for the frequency rules (all span ≤ 7 days)
 MAX_ATTEMPTS = 3
 OWN_CONTACT_POINTS_ONLY = frozenset({"MX"})  # CONDUSEF: only the debtor's own contact points
-
-
-@dataclass(frozen=True, slots=True)
-class Contact:
-    channel: str
-    point_id: str
-    address: str
-    send_at: float
-    hour: int
-    template: str | None
-    carrier: str | None
-    score: float
-    p_response: float
-    p_pay: float
-    cost: float
-    x: dict[str, float]
-    reasons: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Wait:
-    blocks: list[Block]
-    next_eligible_at: float | None
 
 
 def iso(ts: float | None) -> str | None:
@@ -97,27 +60,48 @@ def local_iso(ts: float, timezone: str) -> str:
 async def decide_many(
     store: RedisStore, settings: Settings, scorer: Scorer, requests: list[DecideRequest]
 ) -> list[dict[str, Any]]:
+    """Decide and reserve a batch; an unknown account rejects it whole, nothing reserved."""
+    return await _decide(store, settings, scorer, requests, each_alone=False)  # type: ignore[return-value]
+
+
+async def decide_each(
+    store: RedisStore, settings: Settings, scorer: Scorer, requests: list[DecideRequest]
+) -> list[dict[str, Any] | None]:
+    """Requests of different callers, decided together: an unknown account answers None for
+    its own request only."""
+    return await _decide(store, settings, scorer, requests, each_alone=True)
+
+
+async def _decide(
+    store: RedisStore, settings: Settings, scorer: Scorer, requests: list[DecideRequest], each_alone: bool
+) -> list[dict[str, Any] | None]:
     nows = [epoch(r.now) for r in requests]
     answers: list[dict[str, Any] | None] = [None] * len(requests)
     pending = list(range(len(requests)))
+    half_life = settings.flow.half_life_days * 86400
     for attempt in range(MAX_ATTEMPTS):
         rows = await store.read_accounts(
             [requests[i].account_id for i in pending], min(nows) - CONTACT_HISTORY_S
         )
         if attempt == 0:
-            _require_accounts(requests, rows)
-        reservations, owners, waits = [], [], []
+            if not each_alone:
+                _require_accounts(requests, rows)
+            pending, rows = _known(pending, rows)
+        asks = []
         for i, row in zip(pending, rows, strict=True):
-            req, now = requests[i], nows[i]
             account = msgspec.json.decode(row.fields[b"doc"], type=Account)
-            view = read(row.features(), now, settings.flow.half_life_days * 86400)
-            choice = plan(req, account, row, view, scorer, settings, now)
-            decision_id = new_decision_id(store.keys.shard(req.account_id))
+            asks.append(Ask(requests[i], account, row, read(row.features(), nows[i], half_life), nows[i]))
+        reservations, owners, waits = [], [], []
+        for i, ask, choice in zip(pending, asks, plan_many(asks, scorer, settings), strict=True):
+            account_id, now = ask.req.account_id, ask.now
+            decision_id = new_decision_id(store.keys.shard(account_id))
             if isinstance(choice, Wait):
-                answers[i] = wait_answer(decision_id, req.account_id, choice)
-                waits.append((req.account_id, orjson.dumps({"k": "w", "ts": now, **answers[i]})))
+                answers[i] = wait_answer(decision_id, account_id, choice)
+                waits.append((account_id, orjson.dumps({"k": "w", "ts": now, **answers[i]})))
                 continue
-            answer, reservation = contact_answer(decision_id, account, choice, scorer, settings, now, row)
+            answer, reservation = contact_answer(
+                decision_id, ask.account, choice, scorer, settings, now, ask.row
+            )
             answers[i] = answer
             reservations.append(reservation)
             owners.append(i)
@@ -131,7 +115,12 @@ async def decide_many(
             requests[i].account_id,
             Wait([Block("contention")], nows[i]),
         )
-    return answers  # type: ignore[return-value]
+    return answers
+
+
+def _known(pending: list[int], rows: list[AccountRow]) -> tuple[list[int], list[AccountRow]]:
+    kept = [(i, row) for i, row in zip(pending, rows, strict=True) if row.exists]
+    return [i for i, _row in kept], [row for _i, row in kept]
 
 
 def _require_accounts(requests: list[DecideRequest], rows: list[AccountRow]) -> None:
@@ -156,6 +145,16 @@ def new_decision_id(shard: int) -> str:
 # --- the pure part: candidates → policy → score ---------------------------------------------
 
 
+class Ask(NamedTuple):
+    """One decision to plan: the request and what Redis held for its account."""
+
+    req: DecideRequest
+    account: Account
+    row: AccountRow
+    view: FeatureView
+    now: float
+
+
 def plan(
     req: DecideRequest,
     account: Account,
@@ -166,16 +165,51 @@ def plan(
     now: float,
     immediate: bool = False,
 ) -> Contact | Wait:
-    """`immediate`: the contact must happen now (a dialer's lead), not at a later hour. A wait's
+    return plan_many([Ask(req, account, row, view, now)], scorer, settings, immediate)[0]
+
+
+def plan_many(
+    asks: Sequence[Ask], scorer: Scorer, settings: Settings, immediate: bool = False
+) -> list[Contact | Wait]:
+    """Each ask's contact to reserve, or the wait with the rules that hold it back; the grids
+    of every ask the rules leave open are scored together (`engine.grid`).
+
+    `immediate`: the contact must happen now (a dialer's lead), not at a later hour. A wait's
     `next_eligible_at` is when contact is allowed again: the rules' lifting time moved on to the
     next opening of the debtor's calling window (a cap that lifts at midnight lifts at 07:00)."""
+    framed = [frame(a, scorer, settings, immediate) for a in asks]
+    grids = [f for f in framed if isinstance(f, Grid)]
+    if not grids:
+        return framed  # type: ignore[return-value]
+    scores = score(grids, scorer, settings)
+    out: list[Contact | Wait] = []
+    index = 0
+    for f in framed:
+        if isinstance(f, Wait):
+            out.append(f)
+            continue
+        choice = pick(f, scores, index, scorer, settings)
+        index += 1
+        out.append(_held(f.account, f.window, f.now, choice) if isinstance(choice, Wait) else choice)
+    return out
+
+
+def _held(account: Account, window: windows.WeekWindow, now: float, wait: Wait) -> Wait:
+    """`wait` with its lifting time moved on to the next opening of the calling window."""
+    until = wait.next_eligible_at
+    if until is None or until <= now:
+        return wait
+    opens = windows.next_window_start(until, account.timezone, window, days=14, country=account.country)
+    return Wait(wait.blocks, until if opens is None else opens)
+
+
+def frame(ask: Ask, scorer: Scorer, settings: Settings, immediate: bool) -> Grid | Wait:
+    """The rules that need no hour or contact point, then the grid of what is left to score."""
+    req, account, row, view, now = ask
     window = windows.window_for(account.country, settings.policy.get("windows"))
 
     def wait(blocks: list[Block], until: float | None) -> Wait:
-        if until is None or until <= now:
-            return Wait(blocks, until)
-        opens = windows.next_window_start(until, account.timezone, window, days=14, country=account.country)
-        return Wait(blocks, until if opens is None else opens)
+        return _held(account, window, now, Wait(blocks, until))
 
     live = row.live()
     history = row.history()
@@ -226,17 +260,19 @@ def plan(
             [Block("quiet_hours")],
             windows.next_window_start(now, account.timezone, window, country=account.country),
         )
-
-    choice = best_contact(
-        account, points, view, scorer, settings, now, channels, slots, history, window, journey
+    notes = (["promise_reminder"] if reminder is not None else []) + (
+        [f"journey={journey.id}"] if journey is not None else []
     )
-    if isinstance(choice, Wait):
-        return wait(choice.blocks, choice.next_eligible_at)
-    if reminder is not None:
-        choice.reasons.append("promise_reminder")
-    if journey is not None:
-        choice.reasons.append(f"journey={journey.id}")
-    return choice
+    return grid(
+        account, points, view, scorer, settings, now, channels, slots, history, window, journey, notes
+    )
+
+
+def usable_points(account: Account) -> tuple[ContactPoint, ...]:
+    """The contact points a collection contact may use: in MX, only the debtor's own."""
+    if account.country in OWN_CONTACT_POINTS_ONLY:
+        return tuple(p for p in account.contact_points if p.owner == "debtor")
+    return account.contact_points
 
 
 def facts(account: Account, live: Live) -> journeys.Facts:
@@ -250,226 +286,6 @@ def facts(account: Account, live: Live) -> journeys.Facts:
         live.intent,
         live.intent_at,
     )
-
-
-def best_contact(
-    account: Account,
-    points: tuple[ContactPoint, ...],
-    view: FeatureView,
-    scorer: Scorer,
-    settings: Settings,
-    now: float,
-    channels: list[str],
-    slots: list[tuple[float, int]],
-    history: History,
-    window: windows.WeekWindow,
-    journey: journeys.Journey | None = None,
-) -> Contact | Wait:
-    """Score every (channel, permitted hour) at once; each channel on its best contact point.
-
-    value = P̃(response) × (P(pay | response) × balance × share + response value) − cost, where
-    P̃ is a Thompson draw: the model's logit plus noise shrinking with the cell's evidence.
-    """
-    seed = zlib.crc32(f"{settings.decisions.seed}|{account.account_id}|{now}".encode())
-    bucket = dpd_bucket(account.days_past_due)
-    balance = settings.money.to_base(account.balance, account.currency)
-    affinity = np.asarray(hour_affinity(view))
-    hours = np.fromiter((h for _t, h in slots), dtype=np.intp, count=len(slots))
-
-    # one row per (channel, consented contact point): a rule that binds one number leaves others
-    pairs = _pairs(points, view, scorer, settings, channels, bucket, balance)
-    rows = np.array([CHANNEL_INDEX[p.channel] for p in pairs], dtype=np.intp)[:, None]
-    # (head, pair, 1): the hour-free logit terms of each pair
-    base = np.array([[p.resp for p in pairs], [p.pay for p in pairs]])[:, :, None]
-    cost = np.array([p.cost for p in pairs])[:, None]
-
-    # (head, channel, hour) logits of both heads at once: response [0], pay given response [1]
-    logits = scorer.head_terms[:, rows, hours] + scorer.affinity_weights * affinity[hours] + base
-    if any(p.lifts is not None for p in pairs):  # numbers with a call history by hour
-        lifts = np.array([p.lifts or NO_LIFT for p in pairs])
-        logits = logits + scorer.point_hour_weights * lifts[:, hours]
-    p = 1.0 / (1.0 + np.exp(-logits))
-    p_resp, p_pay = p[0], p[1]
-    evidence = scorer.evidence_grid[rows, hours]
-    z = normals(seed, p_resp.size + len(settings.templates))
-    drawn = thompson_logit(logits[0], p_resp, evidence, z[: p_resp.size].reshape(p_resp.shape))
-    value = (1.0 / (1.0 + np.exp(-drawn))) * (
-        p_pay * (balance * settings.decisions.payment_share) + settings.decisions.response_value
-    ) - cost
-    found = _first_permitted(account, history, settings, window, pairs, slots, value)
-    if isinstance(found, Wait):
-        return found
-    ci, hi = found
-    score = float(value[ci, hi])
-    pair = pairs[ci]
-    channel, point, channel_cost, carrier = pair.channel, pair.point, pair.cost, pair.carrier
-    bx = dict.fromkeys(pair.keys, 1.0) | numeric_x(view, channel, point.id, balance)
-    send_at, hour = slots[hi]
-    template = choose_template(settings, scorer, account, channel, bucket, z[p_resp.size :], journey)
-    reasons = [
-        f"best_hour={hour}",
-        f"p_response={p_resp[ci, hi]:.3f}",
-        f"p_pay_if_response={p_pay[ci, hi]:.3f}",
-        f"cost={channel_cost:.4f}",
-        f"explore=thompson(n={int(evidence[ci, hi])})",
-    ]
-    if carrier:
-        carrier, why = _carrier(scorer, settings, channel, point, hour, send_at, carrier)
-        reasons.append(why)
-    x = {**bx, **hour_x(channel, hour, float(affinity[hour]))}
-    if pair.lifts is not None:
-        x["pt_rpc_hour"] = pair.lifts[hour]
-    return Contact(
-        channel,
-        point.id,
-        point.address,
-        send_at,
-        hour,
-        template,
-        carrier,
-        score,
-        float(p_resp[ci, hi]),
-        float(p_pay[ci, hi]),
-        channel_cost,
-        x,
-        reasons,
-    )
-
-
-def _first_permitted(
-    account: Account,
-    history: History,
-    settings: Settings,
-    window: windows.WeekWindow,
-    pairs: list[Pair],
-    slots: list[tuple[float, int]],
-    value: np.ndarray,
-) -> tuple[int, int] | Wait:
-    """The best-valued (channel, slot) that the frequency rules and the contact point's own
-    time zone allow. Rules are checked lazily, best first: they rarely bind, so one check is
-    the usual cost; a forbidden cell is masked and the next best tried."""
-    caps = settings.caps
-    value = value.copy()
-    blocks: dict[str, Block] = {}
-    while True:
-        ci, hi = (int(i) for i in np.unravel_index(int(np.argmax(value)), value.shape))
-        if value[ci, hi] <= 0:
-            if not blocks:
-                return Wait([Block("no_positive_value")], None)
-            untils = [b.until for b in blocks.values() if b.until is not None]
-            return Wait(list(blocks.values()), min(untils) if untils else None)
-        channel, point, t = pairs[ci].channel, pairs[ci].point, slots[hi][0]
-        block = None
-        own_zone = point.timezone and point.timezone != account.timezone
-        if own_zone and not windows.allowed_at(t, point.timezone, window):
-            block = Block("quiet_hours_contact_point", None)
-        if block is None:
-            block = cap_block(account.country, caps, history, channel, point.id, t, account.timezone)
-        if block is None:
-            return ci, hi
-        kept = blocks.get(block.rule)
-        if kept is None or (block.until is not None and kept.until is not None and block.until < kept.until):
-            blocks[block.rule] = block
-        value[ci, hi] = -np.inf
-
-
-def _carrier(
-    scorer: Scorer,
-    settings: Settings,
-    channel: str,
-    point: ContactPoint,
-    hour: int,
-    send_at: float,
-    least_cost: str,
-) -> tuple[str, str]:
-    """The learned router's carrier for this number's network at the chosen hour (breakers
-    respected; probes are left to /v1/route); the least-cost carrier when every breaker is open."""
-    rng = route_seed(settings.decisions.seed, point.address, send_at)
-    route = scorer.router.route(settings.carriers, channel, point.network, hour, send_at, rng)
-    if route.carrier is None:
-        return least_cost, "carrier=least_cost(all_breakers_open)"
-    return route.carrier, f"carrier_asr={route.asr:.3f}"
-
-
-def usable_points(account: Account) -> tuple[ContactPoint, ...]:
-    """The contact points a collection contact may use: in MX, only the debtor's own."""
-    if account.country in OWN_CONTACT_POINTS_ONLY:
-        return tuple(p for p in account.contact_points if p.owner == "debtor")
-    return account.contact_points
-
-
-class Pair(NamedTuple):
-    """A channel on one of the debtor's contact points, with its hour-free scoring terms."""
-
-    channel: str
-    point: ContactPoint
-    resp: float  # response-head logit terms that do not depend on the hour
-    pay: float
-    keys: tuple[str, ...]
-    cost: float
-    carrier: str | None
-    lifts: tuple[float, ...] | None  # the number's right-party lift by local hour, if it has calls by hour
-
-
-NO_LIFT = (0.0,) * 24
-
-
-def _pairs(
-    points: tuple[ContactPoint, ...],
-    view: FeatureView,
-    scorer: Scorer,
-    settings: Settings,
-    channels: list[str],
-    bucket: str,
-    balance: float,
-) -> list[Pair]:
-    """Every channel on every contact point consented to it. The logit terms split by what
-    they depend on (the account, the channel, the point), so each is computed once."""
-    account_r, account_p = scorer.dots(account_x(view, balance))
-    point_terms: dict[str, tuple[float, float]] = {}
-    lifts = {p.id: point_hour_lifts(view, p.id) for p in points} if view.point_bands else {}
-    out = []
-    for channel in channels:
-        cost, carrier = settings.contact_costs[channel]
-        channel_r, channel_p = scorer.dots(channel_x(view, channel))
-        for p in points:
-            if channel not in p.channels:
-                continue
-            terms = point_terms.get(p.id)
-            if terms is None:
-                terms = point_terms[p.id] = scorer.dots(point_x(view, p.id))
-            point_r, point_p = terms
-            keys = onehot_keys(channel, bucket, p.type)
-            onehot_r, onehot_p = scorer.onehot_dots(keys)
-            resp = onehot_r + account_r + channel_r + point_r
-            pay = onehot_p + account_p + channel_p + point_p
-            lift = lifts.get(p.id) if channel in CALL_CHANNELS else None
-            out.append(Pair(channel, p, resp, pay, keys, cost, carrier, lift))
-    return out
-
-
-def choose_template(
-    settings: Settings,
-    scorer: Scorer,
-    account: Account,
-    channel: str,
-    bucket: str,
-    z: np.ndarray,
-    journey: journeys.Journey | None = None,
-) -> str | None:
-    """Thompson sampling among the templates configured for this channel, DPD and portfolio;
-    `z` holds one standard normal per configured template."""
-    eligible = [
-        t.id
-        for t in settings.templates
-        if t.channel == channel
-        and t.days_past_due_min <= account.days_past_due <= t.days_past_due_max
-        and (t.portfolio is None or t.portfolio == account.portfolio)
-    ]
-    eligible = journeys.allowed_templates(journey, eligible)
-    if not eligible:
-        return None
-    return scorer.templates.choose(channel, bucket, eligible, z[: len(eligible)])[0]
 
 
 # --- answers --------------------------------------------------------------------------------

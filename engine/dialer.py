@@ -1,7 +1,8 @@
 """POST /v1/dialer/next, top to bottom: the campaign's best candidates from every shard's
 queue (one round trip, held accounts whose time came brought back on the way) → their
-accounts (one round trip) → the decision path at this very minute, voice only → lease the
-best `count` and hold back the ones a rule stops until the rule lifts (one round trip).
+accounts (one round trip) → the decision path at this very minute, voice only, every
+candidate scored in one pass → lease the best `count` and hold back the ones a rule stops
+until the rule lifts (one round trip).
 
 Handing out a lead is O(log n) in the campaign's size: only the top few are ever read.
 """
@@ -16,7 +17,15 @@ import orjson
 
 from connectors.redis_store import RedisStore, Reservation
 from engine.campaigns import Campaign, matches
-from engine.decide import CONTACT_HISTORY_S, Contact, contact_answer, new_decision_id, plan, wait_answer
+from engine.decide import (
+    CONTACT_HISTORY_S,
+    Ask,
+    Contact,
+    contact_answer,
+    new_decision_id,
+    plan_many,
+    wait_answer,
+)
 from engine.errors import NotFound
 from engine.settings import Settings
 from engine.wire import Account, DecideRequest, DialerNextRequest, epoch
@@ -48,6 +57,7 @@ async def next_leads(
     if not campaign.active:
         return out
     now = epoch(req.now)
+    half_life = settings.flow.half_life_days * 86400
     seen: set[str] = set()
     for _round in range(ROUNDS):
         want = req.count - len(out.leads)
@@ -62,6 +72,7 @@ async def next_leads(
         offers: list[tuple[Contact, Account, Any]] = []
         waits: list[tuple[str, bytes]] = []
         parks: list[tuple[str, str, float]] = []
+        asks = []
         for account_id, row in zip(ids, claimed, strict=True):
             if row is None:  # another dialer's request has it
                 continue
@@ -72,11 +83,12 @@ async def next_leads(
             if not matches(campaign.filter, account):  # changed since the dataflow placed it
                 parks.append((req.campaign, account_id, now + RECHECK_S))
                 continue
-            view = read(row.features(), now, settings.flow.half_life_days * 86400)
-            ask = DecideRequest(account_id, channels=(campaign.channel,))
-            choice = plan(ask, account, row, view, scorer, settings, now, immediate=True)
+            view = read(row.features(), now, half_life)
+            asks.append(Ask(DecideRequest(account_id, channels=(campaign.channel,)), account, row, view, now))
+        for ask, choice in zip(asks, plan_many(asks, scorer, settings, immediate=True), strict=True):
+            account_id = ask.account.account_id
             if isinstance(choice, Contact):
-                offers.append((choice, account, row))
+                offers.append((choice, ask.account, ask.row))
                 continue
             answer = wait_answer(new_decision_id(store.keys.shard(account_id)), account_id, choice)
             out.waits.append(answer)

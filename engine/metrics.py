@@ -75,6 +75,12 @@ class Metrics:
             buckets=DECISION_BUCKETS,
             registry=r,
         )
+        self.decide_batch_size = Histogram(
+            "cadencia_decide_batch_size",
+            "Single decide requests decided together (those that reached the process in one turn).",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=r,
+        )
         self.events = Counter(
             "cadencia_events_total", "Events accepted (duplicates included).", ["type", "source"], registry=r
         )

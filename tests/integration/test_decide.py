@@ -8,6 +8,7 @@ from datetime import datetime
 import httpx
 
 from tests.conftest import account
+from tests.integration.test_events import metric
 
 NOW = "2026-03-02T09:00:00-06:00"  # a Monday morning in Mexico City
 PROMISE = {
@@ -272,6 +273,28 @@ def test_concurrent_deciders_get_one_reservation(api):
     with ThreadPoolExecutor(16) as pool:
         actions = list(pool.map(one, range(32)))
     assert actions.count("contact") == 1 and actions.count("wait") == 31
+
+
+def test_concurrent_requests_each_get_their_own_answer(api):
+    """Single requests that arrive together are decided as one batch (engine.coalesce): an
+    unknown account fails its own request only, and every request is counted in a batch."""
+    api.put("/v1/accounts", json=[account(f"K-{i}") for i in range(0, 24, 2)])
+    ids = [f"K-{i}" if i % 2 == 0 else f"ghost-{i}" for i in range(24)]
+
+    def one(account_id):
+        with httpx.Client(base_url=str(api.base_url), timeout=10) as c:
+            return c.post("/v1/decide", json={"account_id": account_id, "now": NOW})
+
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(one, ids))
+    for account_id, r in zip(ids, answers, strict=True):
+        if account_id.startswith("K-"):
+            assert r.status_code == 200 and r.json()["account_id"] == account_id, r.text
+            assert r.json()["action"] == "contact"
+        else:
+            assert r.status_code == 404, r.text
+            assert account_id in r.json()["error"]["message"]
+    assert metric(api, "cadencia_decide_batch_size_sum") == len(ids)
 
 
 def test_exploration_is_deterministic_under_replay(api):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from engine.asgi import DEFAULT_CONFIG
-from engine.decide import best_contact
+from engine.grid import best_contact, grid
 from engine.settings import load
 from engine.wire import Account, ContactPoint
 from features.account import AccountFeatures, AccountRecord, read, serving, update
@@ -91,16 +91,20 @@ def test_the_number_chosen_is_the_one_that_answers_at_this_hour(hour, expected):
     a = account()
     window = windows.window_for("MX")
     choice = best_contact(
-        a,
-        a.contact_points,
-        history_view(now),
+        grid(
+            a,
+            a.contact_points,
+            history_view(now),
+            scorer,
+            settings,
+            now.timestamp(),
+            ["voice"],
+            [(now.timestamp(), hour)],
+            History(),
+            window,
+        ),
         scorer,
         settings,
-        now.timestamp(),
-        ["voice"],
-        [(now.timestamp(), hour)],
-        History(),
-        window,
     )
     assert choice.point_id == expected, choice
     assert choice.x["pt_rpc_hour"] > 0.2  # and the model learns from what it saw
@@ -113,15 +117,19 @@ def test_without_calls_by_hour_the_numbers_score_alike():
     a = account()
     view = read(serving(update(AccountFeatures(), AccountRecord("A-1", TZ, 45, 5000.0))), now.timestamp())
     choice = best_contact(
-        a,
-        a.contact_points,
-        view,
+        grid(
+            a,
+            a.contact_points,
+            view,
+            scorer,
+            settings,
+            now.timestamp(),
+            ["voice"],
+            [(now.timestamp(), 10)],
+            History(),
+            windows.window_for("MX"),
+        ),
         scorer,
         settings,
-        now.timestamp(),
-        ["voice"],
-        [(now.timestamp(), 10)],
-        History(),
-        windows.window_for("MX"),
     )
     assert "pt_rpc_hour" not in choice.x

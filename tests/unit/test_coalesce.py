@@ -1,0 +1,72 @@
+"""engine.coalesce: requests that reach the coalescer in one turn of the event loop run as one
+batch, and each caller gets its own answer or its own error."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from engine.coalesce import Coalescer
+
+
+class Recorder:
+    def __init__(self, fail_batch: bool = False) -> None:
+        self.batches: list[list[int]] = []
+        self.fail_batch = fail_batch
+
+    async def run(self, items: list[int]) -> list[int | Exception]:
+        self.batches.append(items)
+        await asyncio.sleep(0)  # a round trip
+        if self.fail_batch:
+            raise ConnectionError("redis went away")
+        return [ValueError(f"bad {i}") if i < 0 else i * 10 for i in items]
+
+
+def test_callers_of_one_turn_share_a_batch_and_get_their_own_answers():
+    async def main():
+        rec = Recorder()
+        c = Coalescer(rec.run)
+        first = await asyncio.gather(*(c.submit(i) for i in range(5)))
+        second = await c.submit(7)  # after the first batch: a batch of its own
+        return rec.batches, first, second
+
+    batches, first, second = asyncio.run(main())
+    assert batches == [[0, 1, 2, 3, 4], [7]]
+    assert first == [0, 10, 20, 30, 40] and second == 70
+
+
+def test_an_item_error_reaches_its_caller_only():
+    async def main():
+        c = Coalescer(Recorder().run)
+        return await asyncio.gather(c.submit(1), c.submit(-1), c.submit(2), return_exceptions=True)
+
+    one, bad, two = asyncio.run(main())
+    assert (one, two) == (10, 20)
+    assert isinstance(bad, ValueError) and str(bad) == "bad -1"
+
+
+def test_a_failed_batch_reaches_every_caller():
+    async def main():
+        c = Coalescer(Recorder(fail_batch=True).run)
+        return await asyncio.gather(c.submit(1), c.submit(2), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, ConnectionError) for r in results)
+
+
+def test_a_caller_that_goes_away_does_not_disturb_the_others():
+    async def main():
+        rec = Recorder()
+        c = Coalescer(rec.run)
+        gone = asyncio.ensure_future(c.submit(1))
+        stays = asyncio.ensure_future(c.submit(2))
+        await asyncio.sleep(0)  # both submitted, the batch not yet started
+        gone.cancel()
+        return rec, await stays, gone
+
+    rec, stays, gone = asyncio.run(main())
+    assert stays == 20 and gone.cancelled()
+    assert rec.batches == [[1, 2]]
+    with pytest.raises(asyncio.CancelledError):
+        gone.result()
