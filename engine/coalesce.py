@@ -5,7 +5,8 @@ starts all their handlers in the next. Decided one by one, each request pays on 
 read round trip, a reservation round trip and a numpy pass over its candidate grid, costs that
 barely grow with the batch. A `Coalescer` holds the requests that reach it in one turn and runs
 them as one batch at the end of it. At light load a batch is one request, which waits a single
-turn of the loop (microseconds).
+turn of the loop (microseconds). A batch that fails as a whole (a bug on one item's data, Redis
+gone) is run again item by item, so each caller gets its own answer or its own error.
 """
 
 from __future__ import annotations
@@ -42,17 +43,19 @@ class Coalescer(Generic[Item, Result]):
         task.add_done_callback(self._batches.discard)
 
     async def _serve(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+        items = [item for item, _answer in batch]
         try:
-            results = await self._run([item for item, _answer in batch])
-        except Exception as exc:  # the whole batch failed (Redis down, a bug): each caller hears it
-            for _item, answer in batch:
-                if not answer.done():
-                    answer.set_exception(exc)
-            return
+            results: list[Result | BaseException] = list(await self._run(items))
+        except Exception as exc:
+            if len(batch) == 1:
+                results = [exc]
+            else:  # one poison item must not fail its batch-mates: each runs again alone
+                alone = await asyncio.gather(*(self._run([item]) for item in items), return_exceptions=True)
+                results = [r if isinstance(r, BaseException) else r[0] for r in alone]
         for (_item, answer), result in zip(batch, results, strict=True):
             if answer.done():  # its caller went away
                 continue
-            if isinstance(result, Exception):
+            if isinstance(result, BaseException):
                 answer.set_exception(result)
             else:
                 answer.set_result(result)

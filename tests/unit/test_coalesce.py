@@ -20,6 +20,8 @@ class Recorder:
         await asyncio.sleep(0)  # a round trip
         if self.fail_batch:
             raise ConnectionError("redis went away")
+        if 13 in items:  # an item whose data breaks the whole batch
+            raise ZeroDivisionError("poison")
         return [ValueError(f"bad {i}") if i < 0 else i * 10 for i in items]
 
 
@@ -46,13 +48,27 @@ def test_an_item_error_reaches_its_caller_only():
     assert isinstance(bad, ValueError) and str(bad) == "bad -1"
 
 
-def test_a_failed_batch_reaches_every_caller():
+def test_a_batch_that_fails_for_everyone_fails_every_caller():
     async def main():
-        c = Coalescer(Recorder(fail_batch=True).run)
-        return await asyncio.gather(c.submit(1), c.submit(2), return_exceptions=True)
+        rec = Recorder(fail_batch=True)
+        c = Coalescer(rec.run)
+        return rec, await asyncio.gather(c.submit(1), c.submit(2), return_exceptions=True)
 
-    results = asyncio.run(main())
+    rec, results = asyncio.run(main())
     assert all(isinstance(r, ConnectionError) for r in results)
+    assert rec.batches == [[1, 2], [1], [2]]  # tried together, then each alone
+
+
+def test_an_item_that_breaks_its_batch_fails_only_its_caller():
+    async def main():
+        rec = Recorder()
+        c = Coalescer(rec.run)
+        return rec, await asyncio.gather(c.submit(1), c.submit(13), c.submit(2), return_exceptions=True)
+
+    rec, (one, poison, two) = asyncio.run(main())
+    assert (one, two) == (10, 20)
+    assert isinstance(poison, ZeroDivisionError)
+    assert rec.batches == [[1, 13, 2], [1], [13], [2]]
 
 
 def test_a_caller_that_goes_away_does_not_disturb_the_others():
