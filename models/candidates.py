@@ -14,6 +14,7 @@ import math
 
 from features.account import (
     ATTEMPTS,
+    BAND_HOURS,
     CP_ATTEMPTS,
     CP_FAILS,
     CP_RIGHT_PARTY,
@@ -74,21 +75,29 @@ def point_hour_lift(view: FeatureView, point_id: str, hour: int) -> float:
     at its usual hours: the band's right-party rate, shrunk toward the number's own, minus it.
     0 when the number has no calls in the band."""
     band = view.point_bands.get(point_band(point_id, hour))
-    if band is None:
-        return 0.0
-    pt = view.point(point_id)
-    usual = (pt[CP_RIGHT_PARTY] + 0.5) / (pt[CP_ATTEMPTS] + 3.0)
-    calls, right_party = band
-    return (right_party + BAND_PRIOR_CALLS * usual) / (calls + BAND_PRIOR_CALLS) - usual
+    return 0.0 if band is None else _band_lift(band, _usual_rpc(view, point_id))
 
 
 def point_hour_lifts(view: FeatureView, point_id: str) -> tuple[float, ...] | None:
-    """`point_hour_lift` for each of the 24 local hours; None when the number has no call
-    history by hour (most numbers: then the term is zero and costs nothing)."""
+    """`point_hour_lift` for each of the 24 local hours, computed once per band; None when the
+    number has no call history by hour (most numbers: then the term is zero and costs nothing)."""
     prefix = f"{point_id}|"
     if not any(key.startswith(prefix) for key in view.point_bands):
         return None
-    return tuple(point_hour_lift(view, point_id, hour) for hour in range(24))
+    usual = _usual_rpc(view, point_id)
+    bands = [view.point_bands.get(point_band(point_id, h)) for h in range(0, 24, BAND_HOURS)]
+    lifts = [0.0 if band is None else _band_lift(band, usual) for band in bands]
+    return tuple(lifts[hour // BAND_HOURS] for hour in range(24))
+
+
+def _usual_rpc(view: FeatureView, point_id: str) -> float:
+    pt = view.point(point_id)
+    return (pt[CP_RIGHT_PARTY] + 0.5) / (pt[CP_ATTEMPTS] + 3.0)
+
+
+def _band_lift(band: tuple[float, float], usual: float) -> float:
+    calls, right_party = band
+    return (right_party + BAND_PRIOR_CALLS * usual) / (calls + BAND_PRIOR_CALLS) - usual
 
 
 def account_x(view: FeatureView, balance: float) -> dict[str, float]:

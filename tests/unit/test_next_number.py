@@ -17,7 +17,7 @@ from engine.settings import load
 from engine.wire import Account, ContactPoint
 from features.account import AccountFeatures, AccountRecord, read, serving, update
 from features.records import Event
-from models.candidates import point_hour_lift
+from models.candidates import point_hour_lift, point_hour_lifts
 from models.contact import initial_scorer
 from policy import windows
 from policy.caps import History
@@ -81,6 +81,13 @@ def test_a_number_lifts_in_the_hours_it_reached_the_debtor_and_sinks_in_the_othe
     assert point_hour_lift(view, "m2", 10) > 0.2 > -0.2 > point_hour_lift(view, "m2", 19)
     assert point_hour_lift(view, "m1", 19) > 0.2 > -0.2 > point_hour_lift(view, "m1", 10)
     assert point_hour_lift(view, "m1", 14) == point_hour_lift(view, "m2", 14) == 0.0  # never called then
+
+
+def test_the_lifts_of_all_hours_at_once_are_each_hours_lift():
+    view = history_view(DAY0 + timedelta(days=14, hours=9))
+    for point in ("m1", "m2"):
+        assert point_hour_lifts(view, point) == tuple(point_hour_lift(view, point, h) for h in range(24))
+    assert point_hour_lifts(view, "h1") is None  # never called by hour
 
 
 @pytest.mark.parametrize(("hour", "expected"), [(10, "m2"), (19, "m1")])
