@@ -28,7 +28,7 @@ class Recorder:
 def test_callers_of_one_turn_share_a_batch_and_get_their_own_answers():
     async def main():
         rec = Recorder()
-        c = Coalescer(rec.run)
+        c = Coalescer(rec.run, batch_from=0)
         first = await asyncio.gather(*(c.submit(i) for i in range(5)))
         second = await c.submit(7)  # after the first batch: a batch of its own
         return rec.batches, first, second
@@ -38,9 +38,21 @@ def test_callers_of_one_turn_share_a_batch_and_get_their_own_answers():
     assert first == [0, 10, 20, 30, 40] and second == 70
 
 
+def test_while_the_process_keeps_up_each_item_runs_at_once_alone():
+    async def main():
+        rec = Recorder()
+        c = Coalescer(rec.run, batch_from=2)
+        answers = await asyncio.gather(*(c.submit(i) for i in range(5)))
+        return rec.batches, answers, c.in_flight
+
+    batches, answers, in_flight = asyncio.run(main())
+    assert batches == [[0], [1], [2, 3, 4]]  # two in flight at most run alone; beyond, together
+    assert answers == [0, 10, 20, 30, 40] and in_flight == 0
+
+
 def test_an_item_error_reaches_its_caller_only():
     async def main():
-        c = Coalescer(Recorder().run)
+        c = Coalescer(Recorder().run, batch_from=0)
         return await asyncio.gather(c.submit(1), c.submit(-1), c.submit(2), return_exceptions=True)
 
     one, bad, two = asyncio.run(main())
@@ -51,7 +63,7 @@ def test_an_item_error_reaches_its_caller_only():
 def test_a_batch_that_fails_for_everyone_fails_every_caller():
     async def main():
         rec = Recorder(fail_batch=True)
-        c = Coalescer(rec.run)
+        c = Coalescer(rec.run, batch_from=0)
         return rec, await asyncio.gather(c.submit(1), c.submit(2), return_exceptions=True)
 
     rec, results = asyncio.run(main())
@@ -62,7 +74,7 @@ def test_a_batch_that_fails_for_everyone_fails_every_caller():
 def test_an_item_that_breaks_its_batch_fails_only_its_caller():
     async def main():
         rec = Recorder()
-        c = Coalescer(rec.run)
+        c = Coalescer(rec.run, batch_from=0)
         return rec, await asyncio.gather(c.submit(1), c.submit(13), c.submit(2), return_exceptions=True)
 
     rec, (one, poison, two) = asyncio.run(main())
@@ -74,7 +86,7 @@ def test_an_item_that_breaks_its_batch_fails_only_its_caller():
 def test_a_caller_that_goes_away_does_not_disturb_the_others():
     async def main():
         rec = Recorder()
-        c = Coalescer(rec.run)
+        c = Coalescer(rec.run, batch_from=0)
         gone = asyncio.ensure_future(c.submit(1))
         stays = asyncio.ensure_future(c.submit(2))
         await asyncio.sleep(0)  # both submitted, the batch not yet started
