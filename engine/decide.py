@@ -155,19 +155,6 @@ class Ask(NamedTuple):
     now: float
 
 
-def plan(
-    req: DecideRequest,
-    account: Account,
-    row: AccountRow,
-    view: FeatureView,
-    scorer: Scorer,
-    settings: Settings,
-    now: float,
-    immediate: bool = False,
-) -> Contact | Wait:
-    return plan_many([Ask(req, account, row, view, now)], scorer, settings, immediate)[0]
-
-
 def plan_many(
     asks: Sequence[Ask], scorer: Scorer, settings: Settings, immediate: bool = False
 ) -> list[Contact | Wait]:
