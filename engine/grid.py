@@ -221,7 +221,7 @@ def score(grids: Sequence[Grid], scorer: Scorer, settings: Settings) -> Scores:
 
     n_templates = len(settings.templates)
     z_blocks, template_z = [], []
-    for g, top, bottom in zip(grids, first, first[1:], strict=False):
+    for g, top, bottom in zip(grids, first[:-1], first[1:], strict=True):
         cells = (bottom - top) * len(g.slots)
         drawn = normals(g.seed, cells + n_templates)
         block = drawn[:cells].reshape(bottom - top, len(g.slots))
