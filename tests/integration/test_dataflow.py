@@ -12,7 +12,8 @@ import redis
 from bytewax.testing import TestingSink, TestingSource, run_main
 
 from connectors import keys as K
-from connectors.redis_log import LogItem
+from connectors.redis_log import TIMERS_PER_POLL, LogItem, LogReader
+from connectors.redis_store import log_json
 from engine.dataflow import build_flow
 from engine.metrics import Metrics
 from features.records import AccountRecord, DecisionRecord, Event, ExpireRecord
@@ -234,3 +235,22 @@ def test_one_source_partition_per_shard_also_applies_everything(api, config_path
         wait_until(lambda: all(_events_applied(api, f"P-{i}") == 10 for i in range(32)))
     finally:
         process.stop()
+
+
+def test_due_timers_leave_redis_in_bounded_pops_each_exactly_once(redis_url, settings):
+    """After event time jumps, thousands of attribution windows close at once: the reader pops
+    them TIMERS_PER_POLL at a time (no long script holding Redis), earliest first, none lost or
+    repeated, and leaves the ones not yet due."""
+    client = redis.Redis.from_url(redis_url)
+    keys = K.Keys(settings.redis.shards)
+    due = 2 * TIMERS_PER_POLL + 17
+    client.zadd(keys.timers(0), {f"d-{i:05d}|A-{i}": T0 + i for i in range(due)})
+    client.zadd(keys.timers(0), {"d-later|A-x": T0 + 10 * 86400})
+    client.xadd(keys.log(0), {"r": log_json(Event("e-1", T0 + 86400, "message", "A-1", status="sent"))})
+    reader = LogReader(client, keys, [0])
+    polls = [[i.record for i in reader.read() if isinstance(i.record, ExpireRecord)] for _ in range(4)]
+    assert [len(p) for p in polls] == [TIMERS_PER_POLL, TIMERS_PER_POLL, 17, 0]
+    popped = [r.decision_id for p in polls for r in p]
+    assert popped == [f"d-{i:05d}" for i in range(due)]
+    assert client.zrange(keys.timers(0), 0, -1) == [b"d-later|A-x"]
+    client.close()
