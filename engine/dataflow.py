@@ -75,8 +75,14 @@ def freeze_survivors() -> None:
 
 
 class _ShardGroupPartition(StatefulSourcePartition[LogItem, Positions]):
-    def __init__(self, reader: LogReader) -> None:
+    """Reads at once again while the log is behind; once a read has drained it, lets the
+    next records gather for `linger_s` (Kafka's fetch.max.wait, in effect): a trickle of
+    records otherwise costs a read and a feature write, two Redis round trips, for every one
+    or two of them; at 1,000 decisions/s that was a third of a core next to Redis."""
+
+    def __init__(self, reader: LogReader, linger_s: float) -> None:
         self.reader = reader
+        self.linger_s = linger_s
         self.idle = IDLE_BACKOFF_S[0]
         self.awake: datetime | None = None
 
@@ -84,7 +90,9 @@ class _ShardGroupPartition(StatefulSourcePartition[LogItem, Positions]):
         freeze_survivors()
         items = self.reader.read()
         if items:
-            self.idle, self.awake = IDLE_BACKOFF_S[0], None
+            self.idle = IDLE_BACKOFF_S[0]
+            drained = self.reader.drained and self.linger_s > 0
+            self.awake = datetime.now(UTC) + timedelta(seconds=self.linger_s) if drained else None
         else:
             self.awake = datetime.now(UTC) + timedelta(seconds=self.idle)
             self.idle = min(self.idle * 2, IDLE_BACKOFF_S[1])
@@ -105,10 +113,11 @@ class LogSource(FixedPartitionedSource[LogItem, Positions]):
     per partition would pay a round trip for every few events). On Redis Cluster use as many
     groups as shards: one XREAD may not span slots."""
 
-    def __init__(self, url: str, keys: K.Keys, groups: int) -> None:
+    def __init__(self, url: str, keys: K.Keys, groups: int, linger_s: float = 0.0) -> None:
         self.url = url
         self.keys = keys
         self.groups = max(1, min(groups, keys.shards))
+        self.linger_s = linger_s
 
     def list_parts(self) -> list[str]:
         return [str(g) for g in range(self.groups)]
@@ -117,7 +126,7 @@ class LogSource(FixedPartitionedSource[LogItem, Positions]):
         group = int(for_part)
         shards = [s for s in range(self.keys.shards) if s % self.groups == group]
         reader = LogReader(redis.Redis.from_url(self.url), self.keys, shards, resume_state)
-        return _ShardGroupPartition(reader)
+        return _ShardGroupPartition(reader, self.linger_s)
 
 
 # --- per account: features and attribution --------------------------------------------------
@@ -394,7 +403,8 @@ def build_flow(
         return Learner(models, settings.flow.publish_interval_s, metrics)
 
     flow = Dataflow("cadencia")
-    log = op.input("log", flow, source or LogSource(url, keys, settings.flow.source_partitions))
+    linger_s = settings.flow.poll_linger_ms / 1000
+    log = op.input("log", flow, source or LogSource(url, keys, settings.flow.source_partitions, linger_s))
     by_account = op.key_on("by_account", log, lambda item: item.record.account_id)
     step = account_step(half_life_s, settings.routing)
     updated = op.key_rm("unkey", op.stateful_map("account", by_account, step))

@@ -113,6 +113,7 @@ class FlowSettings:
     epoch_interval_s: float = 2.0  # bytewax snapshot cadence
     state_dir: str | None = None  # bytewax recovery store; None: no recovery
     source_partitions: int = 1  # groups of shards read together; = shards on Redis Cluster
+    poll_linger_ms: float = 5.0  # after a read that drains the log, records gather this long
 
 
 @dataclass(frozen=True)
@@ -252,4 +253,6 @@ def from_dict(raw: dict[str, Any]) -> Settings:
     d = settings.decisions
     if not 0 < d.response_window_hours <= d.attribution_hours:
         raise ConfigError("[decisions] response_window_hours must be > 0 and <= attribution_hours")
+    if not 0 <= settings.flow.poll_linger_ms <= 1000:
+        raise ConfigError("[flow] poll_linger_ms must be between 0 and 1000")
     return settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 import time
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 from connectors import keys as K
 from connectors.redis_log import TIMERS_PER_POLL, LogItem, LogReader
 from connectors.redis_store import log_json
-from engine.dataflow import build_flow
+from engine.dataflow import IDLE_BACKOFF_S, _ShardGroupPartition, build_flow
 from engine.metrics import Metrics
 from features.records import AccountRecord, DecisionRecord, Event, ExpireRecord
 from tests.conftest import FlowProcess, account, wait_until
@@ -240,7 +241,7 @@ def test_one_source_partition_per_shard_also_applies_everything(api, config_path
 def test_due_timers_leave_redis_in_bounded_pops_each_exactly_once(redis_url, settings):
     """After event time jumps, thousands of attribution windows close at once: the reader pops
     them TIMERS_PER_POLL at a time (no long script holding Redis), earliest first, none lost or
-    repeated, and leaves the ones not yet due."""
+    repeated (also when the pop script is gone from Redis), and leaves the ones not yet due."""
     client = redis.Redis.from_url(redis_url)
     keys = K.Keys(settings.redis.shards)
     due = 2 * TIMERS_PER_POLL + 17
@@ -248,9 +249,38 @@ def test_due_timers_leave_redis_in_bounded_pops_each_exactly_once(redis_url, set
     client.zadd(keys.timers(0), {"d-later|A-x": T0 + 10 * 86400})
     client.xadd(keys.log(0), {"r": log_json(Event("e-1", T0 + 86400, "message", "A-1", status="sent"))})
     reader = LogReader(client, keys, [0])
-    polls = [[i.record for i in reader.read() if isinstance(i.record, ExpireRecord)] for _ in range(4)]
-    assert [len(p) for p in polls] == [TIMERS_PER_POLL, TIMERS_PER_POLL, 17, 0]
+    polls, drained = [], []
+    for poll in range(5):
+        if poll == 2:
+            client.script_flush()  # as after a Redis restart: the reader loads it again
+        polls.append([i.record for i in reader.read() if isinstance(i.record, ExpireRecord)])
+        drained.append(reader.drained)
+    # the first read brings the event that makes them due; they leave from the next poll on
+    assert [len(p) for p in polls] == [0, TIMERS_PER_POLL, TIMERS_PER_POLL, 17, 0]
+    assert drained == [True, False, False, True, True]
     popped = [r.decision_id for p in polls for r in p]
     assert popped == [f"d-{i:05d}" for i in range(due)]
     assert client.zrange(keys.timers(0), 0, -1) == [b"d-later|A-x"]
+    client.close()
+
+
+def test_the_source_reads_again_at_once_while_behind_and_lingers_once_drained(redis_url, settings):
+    client = redis.Redis.from_url(redis_url)
+    keys = K.Keys(settings.redis.shards)
+    for i in range(6):
+        client.xadd(keys.log(0), {"r": log_json(Event(f"e-{i}", T0 + i, "message", "A-1", status="sent"))})
+    part = _ShardGroupPartition(LogReader(client, keys, [0], batch=4), linger_s=0.5)
+    assert len(part.next_batch()) == 4
+    assert part.next_awake() is None  # a full read: more is waiting
+    before = datetime.now(UTC)
+    assert len(part.next_batch()) == 2
+    awake = part.next_awake()  # drained: the next read waits for records to gather
+    assert awake is not None
+    assert before + timedelta(seconds=0.4) < awake <= datetime.now(UTC) + timedelta(seconds=0.5)
+    assert part.next_batch() == []
+    awake = part.next_awake()
+    assert awake is not None and awake <= datetime.now(UTC) + timedelta(seconds=IDLE_BACKOFF_S[0])
+    no_linger = _ShardGroupPartition(LogReader(client, keys, [0]), linger_s=0.0)
+    assert len(no_linger.next_batch()) == 6
+    assert no_linger.next_awake() is None
     client.close()
