@@ -462,6 +462,17 @@ class RedisStore:
         out = await self._run([("HMGET", self.keys.account(a), "doc", "feat") for a in account_ids])
         return [(doc, feat) for doc, feat in out]
 
+    async def enrolment_rows(
+        self, campaign: str, shard: int, account_ids: Sequence[str]
+    ) -> list[tuple[bytes | None, bytes | None, bool]]:
+        """(document, features, in the campaign now) of accounts of one shard, one round trip."""
+        prio = self.keys.queue(campaign, shard)[2]
+        commands: list[Command] = []
+        for a in account_ids:
+            commands += [("HMGET", self.keys.account(a), "doc", "feat"), ("HEXISTS", prio, a)]
+        out = await self._run(commands)
+        return [(doc, feat, bool(member)) for (doc, feat), member in zip(out[::2], out[1::2], strict=True)]
+
     async def decision(self, decision_id: str) -> dict[bytes, bytes]:
         key = self.keys.decision(decision_id)  # ValueError for ids that are not ours
         (flat,) = await self._run([("HGETALL", key)])

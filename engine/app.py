@@ -281,7 +281,12 @@ class Api:
         state = self.enrolments.get(cid)
         enrolment = None
         if state is not None:
-            enrolment = {"accounts": state.accounts, "done": state.done, "error": state.error}
+            enrolment = {
+                "accounts": state.accounts,
+                "placed": state.placed,
+                "done": state.done,
+                "error": state.error,
+            }
         body = {"campaign": cid, **msgspec.to_builtins(campaign), "ready": ready, "held": held}
         return json_response({**body, "enrolment": enrolment})
 

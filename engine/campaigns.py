@@ -127,7 +127,8 @@ def queue_items(
 class Enrolment:
     campaign: str
     started: float
-    accounts: int = 0
+    accounts: int = 0  # walked
+    placed: int = 0  # in the campaign
     done: bool = False
     error: str | None = None
 
@@ -149,15 +150,26 @@ async def enrol(
                     return
                 cursor, ids = await store.scan_accounts(shard, cursor)
                 if ids:
-                    docs = await store.docs_and_features(ids)
-                    rows = [(a, d, f, True, False) for a, (d, f) in zip(ids, docs, strict=True)]
-                    await store.enqueue(queue_items({cid: campaign}, rows, scorer, settings))
+                    got = await store.enrolment_rows(cid, shard, ids)
+                    rows = [(a, d, f, True, False) for a, (d, f, _in) in zip(ids, got, strict=True)]
+                    members = {a for a, (_d, _f, inside) in zip(ids, got, strict=True) if inside}
+                    # an account that is not in the campaign and does not belong there costs
+                    # nothing more: most of a portfolio, for a campaign over one segment of it
+                    items = queue_items({cid: campaign}, rows, scorer, settings)
+                    await store.enqueue([i for i in items if i[2] is not None or i[1] in members])
                     state.accounts += len(ids)
+                    state.placed += sum(i[2] is not None for i in items)
                 if cursor == 0:
                     break
                 await asyncio.sleep(0)  # let requests through between chunks
         state.done = True
-        log.info("campaign %s: %d accounts placed in %.1fs", cid, state.accounts, time.time() - state.started)
+        log.info(
+            "campaign %s: %d of %d accounts placed in %.1fs",
+            cid,
+            state.placed,
+            state.accounts,
+            time.time() - state.started,
+        )
     except StoreUnavailable as exc:
         state.error = str(exc)
         log.error("campaign %s: enrolment stopped: %s", cid, exc)

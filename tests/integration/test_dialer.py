@@ -65,6 +65,21 @@ def test_enrolment_places_the_matching_accounts_only(api):
     )
     body = start_campaign(api, 6)
     assert body["channel"] == "voice" and body["held"] == 0
+    assert body["enrolment"]["accounts"] == 8 and body["enrolment"]["placed"] == 6
+
+
+def test_a_changed_campaign_lets_go_of_the_accounts_it_no_longer_covers(api, settings, redis_url):
+    api.put("/v1/accounts", json=[*portfolio(4), account("A-900", days_past_due=60)])
+    start_campaign(api, 5)
+    narrower = {**CAMPAIGN, "filter": {**CAMPAIGN["filter"], "days_past_due_max": 45}}
+    body = start_campaign(api, 4, campaign=narrower)
+    assert body["enrolment"]["placed"] == 4
+    client = redis.Redis.from_url(redis_url)
+    keys = K.Keys(settings.redis.shards)
+    ready, held, prio = keys.queue("cards-early", K.shard_of("A-900", keys.shards))
+    assert client.zscore(ready, "A-900") is None and client.zscore(held, "A-900") is None
+    assert not client.hexists(prio, "A-900")
+    assert "A-900" not in {lead["account_id"] for lead in next_leads(api, count=10)}
 
 
 def test_leads_are_reserved_best_first_and_never_handed_out_twice(api):
