@@ -253,6 +253,7 @@ def from_dict(raw: dict[str, Any]) -> Settings:
     d = settings.decisions
     if not 0 < d.response_window_hours <= d.attribution_hours:
         raise ConfigError("[decisions] response_window_hours must be > 0 and <= attribution_hours")
-    if not 0 <= settings.flow.poll_linger_ms <= 1000:
-        raise ConfigError("[flow] poll_linger_ms must be between 0 and 1000")
+    linger = settings.flow.poll_linger_ms
+    if isinstance(linger, bool) or not isinstance(linger, int | float) or not 0 <= linger <= 1000:
+        raise ConfigError("[flow] poll_linger_ms must be a number of milliseconds from 0 to 1000")
     return settings

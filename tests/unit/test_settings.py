@@ -26,6 +26,7 @@ def test_the_embedded_default_loads():
         ({"decisions": {"response_window_hours": 72, "attribution_hours": 48}}, "response_window_hours"),
         ({"templates": [{"id": "t", "channel": "pigeon"}]}, "pigeon"),
         ({"flow": {"poll_linger_ms": -5}}, "poll_linger_ms"),
+        ({"flow": {"poll_linger_ms": "5"}}, "poll_linger_ms"),
     ],
 )
 def test_bad_configuration_is_refused_naming_what(raw, names):
