@@ -37,6 +37,7 @@ class Plan:
     dialer_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)  # dialer/next against portfolio size
     dialer_segment_s: float = 6.0
     pin: str = "split"
+    sched: str = "fair"
     pinning: dict[str, Any] = field(default_factory=dict)
 
 

@@ -1,6 +1,7 @@
 """Child processes for the benchmark: redis-server, uvicorn apps, the dataflow. Each is
-pinned with taskset when a core is given, logs to a file, and is stopped by `stop()` (the
-runner calls it in `finally`); nothing here outlives the run."""
+pinned with taskset when a core is given (and run at a real-time priority when its
+`Placement` says so), logs to a file, and is stopped by `stop()` (the runner calls it in
+`finally`); nothing here outlives the run."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +25,40 @@ UVICORN_FLAGS = ("--host", "127.0.0.1", "--loop", "uvloop", "--http", "httptools
                  "--no-access-log", "--log-level", "warning")
 
 
+class Placement(list[int]):
+    """The cores a process is pinned to (empty: any) and, when `fifo` is set, the SCHED_FIFO
+    priority it runs at. A list, so it goes wherever a list of cores goes."""
+
+    def __init__(self, cores: Iterable[int] = (), fifo: int | None = None) -> None:
+        super().__init__(cores)
+        self.fifo = fifo
+
+    def __repr__(self) -> str:
+        return f"{list(self) or 'any'}" + (f" at SCHED_FIFO {self.fifo}" if self.fifo else "")
+
+
 def cpuset(cores: Sequence[int] | None) -> str | None:
     return ",".join(str(c) for c in cores) if cores else None
 
 
-def pin_running(pid: int, cores: Sequence[int] | None) -> None:
-    """Pin every thread of a running process (redis-server starts its own threads)."""
+def placed(argv: list[str], cores: Sequence[int] | None) -> list[str]:
+    """`argv` started on `cores` (taskset) at the placement's real-time priority (chrt)."""
+    prefix = ["taskset", "-c", cpuset(cores) or ""] if cores else []
+    fifo = getattr(cores, "fifo", None)
+    if fifo:
+        prefix += ["chrt", "--fifo", str(fifo)]
+    return [*prefix, *argv]
+
+
+def place_running(pid: int, cores: Sequence[int] | None) -> None:
+    """Pin every thread of a running process (redis-server starts its own threads) and give
+    them the placement's real-time priority."""
     if cores:
         subprocess.run(["taskset", "-a", "-pc", cpuset(cores) or "", str(pid)], check=True,
                        stdout=subprocess.DEVNULL)
+    fifo = getattr(cores, "fifo", None)
+    if fifo:
+        subprocess.run(["chrt", "--all-tasks", "--fifo", "--pid", str(fifo), str(pid)], check=True)
 
 
 class Child:
@@ -41,10 +67,9 @@ class Child:
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path,
                  cores: Sequence[int] | None = None, cwd: Path = ROOT) -> None:
         self.name = name
-        prefix = ["taskset", "-c", cpuset(cores) or ""] if cores else []
         self.log = log_dir / f"{name}.log"
         self._log = self.log.open("ab")
-        self.proc = subprocess.Popen([*prefix, *argv], env=env, cwd=cwd, stdout=self._log,
+        self.proc = subprocess.Popen(placed(argv, cores), env=env, cwd=cwd, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
 
     @property
@@ -204,7 +229,7 @@ class Stack:
         self.redis.append(srv)
         srv.start()
         assert srv.proc is not None
-        pin_running(srv.proc.pid, cores)
+        place_running(srv.proc.pid, cores)
         return srv
 
     def start_uvicorn(self, name: str, app: str, env: dict[str, str], cores: Sequence[int] | None,

@@ -358,7 +358,7 @@ def markdown(results: dict[str, Any]) -> str:
         "## Set-up",
         "",
         f"- engine: {results.get('engine_source')}",
-        f"- pinning (`--pin {cfg['pin']}`): {cfg['pinning']}",
+        f"- placement (`--pin {cfg['pin']} --sched {cfg.get('sched', 'fair')}`): {cfg['pinning']}",
         f"- {cfg['accounts']:,} accounts (MX, America/Mexico_City, 2–3 contact points); decide bodies "
         f"walk the accounts in passes, `now` moving {cfg['pass_days']} days per pass "
         f"({(results.get('passes') or {}).get('decide') or 0:.1f} passes used); route bodies walk their "

@@ -38,6 +38,14 @@ LAYOUTS: dict[str, dict[str, list[int] | None]] = {
     "app+redis": {"app": [1], "redis": [1], "load": [0], "flow": [0], "runner": [0]},
     "none": {"app": None, "redis": None, "load": None, "flow": None, "runner": None},
 }
+# Who runs at a real-time priority (SCHED_FIFO 10). `rt`: redis-server, and the load generators
+# whose clocks are the measurement; fair scheduling delays both by milliseconds behind other
+# work on their core (same-run A/B in README). Needs root or CAP_SYS_NICE.
+SCHEDULES: dict[str, dict[str, int]] = {"fair": {}, "rt": {"redis": 10, "load": 10}}
+
+
+def placement(layout: dict[str, list[int] | None], schedule: dict[str, int]) -> dict[str, procs.Placement]:
+    return {role: procs.Placement(cores or (), schedule.get(role)) for role, cores in layout.items()}
 
 
 def plan_for(args: argparse.Namespace) -> Plan:
@@ -51,8 +59,8 @@ def plan_for(args: argparse.Namespace) -> Plan:
         p.footprint_stages = tuple(int(n) for n in args.footprint.split(",") if n)
     if args.dialer_sizes is not None:
         p.dialer_sizes = tuple(int(n) for n in args.dialer_sizes.split(",") if n)
-    p.pin = args.pin
-    p.pinning = LAYOUTS[args.pin]
+    p.pin, p.sched = args.pin, args.sched
+    p.pinning = placement(LAYOUTS[args.pin], SCHEDULES[args.sched])
     return p
 
 
@@ -85,7 +93,7 @@ def run(p: Plan, engine_ref: str | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}",
-        "config": asdict(p) | {"pinning": ", ".join(f"{k} → {v or 'any'}" for k, v in p.pinning.items())},
+        "config": asdict(p) | {"pinning": ", ".join(f"{k} → {v!r}" for k, v in p.pinning.items())},
         "loadavg_before": loadavg(),
         "reps": [],
     }
@@ -148,6 +156,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true", help="short runs, one repetition (a smoke check)")
     ap.add_argument("--reps", type=int, default=3, help="repetitions in the full run (default 3)")
     ap.add_argument("--pin", choices=sorted(LAYOUTS), default="split", help="process placement on the cores")
+    ap.add_argument("--sched", choices=sorted(SCHEDULES), default="fair",
+                    help="rt: redis-server and the load generators at SCHED_FIFO (needs root)")
     ap.add_argument("--engine-ref", metavar="REF",
                     help="benchmark the engine at this commit (git archive into a temp dir) instead of "
                          "the work tree, e.g. HEAD while the work tree is being edited")

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.procs import cpuset
+from benchmarks.procs import placed
 
 HERE = Path(__file__).resolve().parent
 BUILD = HERE / "build"
@@ -29,10 +29,6 @@ def build_openloop() -> Path:
         subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-o", str(binary), str(OPENLOOP_SRC), "-lm"],
                        check=True)
     return binary
-
-
-def _pinned(argv: list[str], cores: Sequence[int] | None) -> list[str]:
-    return ["taskset", "-c", cpuset(cores) or "", *argv] if cores else argv
 
 
 def openloop(port: int, path: str, bodies: Path, rate: float, duration_s: float, *,
@@ -55,7 +51,7 @@ def openloop(port: int, path: str, bodies: Path, rate: float, duration_s: float,
     for needle in every:
         argv += ["-K", needle]
     timeout = warmup_s + duration_s + drain_s + 30
-    out = subprocess.run(_pinned(argv, cores), check=True, capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run(placed(argv, cores), check=True, capture_output=True, text=True, timeout=timeout)
     return json.loads(out.stdout)
 
 
@@ -73,7 +69,7 @@ def wrk(port: int, path: str, bodies: Path, mix: Mapping[str, str] | None = None
         argv += [name, needle]
     for needle, name in (occurrences or {}).items():
         argv += ["#" + name, needle]
-    out = subprocess.run(_pinned(argv, cores), check=True, capture_output=True, text=True,
+    out = subprocess.run(placed(argv, cores), check=True, capture_output=True, text=True,
                          timeout=duration_s + 30)
     for line in out.stdout.splitlines():
         if line.startswith("JSON "):
@@ -86,7 +82,7 @@ def redis_benchmark(port: int, command: Sequence[str] = ("get",), requests: int 
     """One connection, one command at a time: the loopback round trip. Latencies in ms."""
     argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-n", str(requests), "-c", "1", "--csv"]
     argv += ["-t", command[0]] if len(command) == 1 else list(command)
-    out = subprocess.run(_pinned(argv, cores), check=True, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(placed(argv, cores), check=True, capture_output=True, text=True, timeout=120)
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     if not rows:
         raise RuntimeError(f"redis-benchmark printed no CSV:\n{out.stdout}\n{out.stderr}")
@@ -101,6 +97,6 @@ def redis_benchmark_pipelined(port: int, cores: Sequence[int] | None = None, req
     """SET pipelined `depth` deep on one connection: what one client connection can write."""
     argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-n", str(requests), "-c", "1",
             "-P", str(depth), "-t", "set", "--csv"]
-    out = subprocess.run(_pinned(argv, cores), check=True, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(placed(argv, cores), check=True, capture_output=True, text=True, timeout=120)
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     return {"command": f"set -P {depth}", "rps": float(rows[-1]["rps"])}
