@@ -2,6 +2,8 @@
 PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
+# benchmarks: redis-server and the load generators at SCHED_FIFO (needs root; SCHED=fair otherwise)
+SCHED ?= rt
 
 .PHONY: help setup redis run test lint typecheck check bench clean
 
@@ -33,9 +35,10 @@ lint: setup  ## ruff and mypy on the pure packages
 
 check: lint test  ## what CI runs
 
-bench: setup  ## speed and quality benchmarks; results in benchmarks/results/
+bench: setup  ## speed and quality benchmarks; results in benchmarks/results/ (SCHED=fair without root)
 	$(BIN)/pip install -q -e '.[dev,bench]'
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run --sched $(SCHED)
+	[ "$(SCHED)" = fair ] || $(BIN)/python -m benchmarks.sched
 	$(BIN)/python -m benchmarks.sim
 
 clean:  ## remove the virtual environment and caches

@@ -37,6 +37,11 @@ class Placement(list[int]):
         return f"{list(self) or 'any'}" + (f" at SCHED_FIFO {self.fifo}" if self.fifo else "")
 
 
+def can_run_realtime() -> bool:
+    """Whether this user may start processes at SCHED_FIFO (root or CAP_SYS_NICE)."""
+    return subprocess.run(["chrt", "--fifo", "1", "true"], stderr=subprocess.DEVNULL).returncode == 0
+
+
 def cpuset(cores: Sequence[int] | None) -> str | None:
     return ",".join(str(c) for c in cores) if cores else None
 

@@ -168,6 +168,8 @@ def main(argv: list[str] | None = None) -> None:
                     "10000,20000 with --quick; empty to skip)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where speed.md and speed.json go")
     args = ap.parse_args(argv)
+    if SCHEDULES[args.sched] and not procs.can_run_realtime():
+        ap.error(f"--sched {args.sched} needs root or CAP_SYS_NICE (chrt --fifo failed)")
     if (os.cpu_count() or 0) < 2 and args.pin != "none":
         args.pin = "none"
     results = run(plan_for(args), args.engine_ref)
