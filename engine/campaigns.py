@@ -123,6 +123,26 @@ def queue_items(
     return out
 
 
+# Accounts scored between two turns of the event loop during enrolment. Scoring costs ~50 µs
+# an account that matches, so a scan step of 500 matching accounts scored at once held every
+# request of the process back for ~25 ms; a slice is ~1.5 ms.
+ENROL_SLICE = 32
+
+
+async def _queue_items_yielding(
+    campaigns: dict[str, Campaign],
+    rows: list[tuple[str, bytes | None, bytes | None, bool, bool]],
+    scorer: Scorer,
+    settings: Settings,
+) -> list[tuple[str, str, float | None, bool]]:
+    """`queue_items` a slice at a time, letting requests through after each slice."""
+    items: list[tuple[str, str, float | None, bool]] = []
+    for start in range(0, len(rows), ENROL_SLICE):
+        items += queue_items(campaigns, rows[start : start + ENROL_SLICE], scorer, settings)
+        await asyncio.sleep(0)
+    return items
+
+
 @dataclass
 class Enrolment:
     campaign: str
@@ -155,7 +175,7 @@ async def enrol(
                     members = {a for a, (_d, _f, inside) in zip(ids, got, strict=True) if inside}
                     # an account that is not in the campaign and does not belong there costs
                     # nothing more: most of a portfolio, for a campaign over one segment of it
-                    items = queue_items({cid: campaign}, rows, scorer, settings)
+                    items = await _queue_items_yielding({cid: campaign}, rows, scorer, settings)
                     await store.enqueue([i for i in items if i[2] is not None or i[1] in members])
                     state.accounts += len(ids)
                     state.placed += sum(i[2] is not None for i in items)
