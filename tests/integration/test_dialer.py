@@ -5,6 +5,7 @@ dialers, rules that hold leads back until they lift, caps, priorities that react
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import msgspec
@@ -89,16 +90,19 @@ def test_a_changed_campaign_lets_go_of_the_accounts_it_no_longer_covers(api, set
 
 def test_enrolment_lets_requests_through_while_it_scores(api, settings, redis_url, monkeypatch):
     """Scoring a whole scan step at once held every request of the process back (~25 ms for
-    500 matching accounts): between two turns of the event loop it scores at most a slice."""
+    500 matching accounts): between two turns of the event loop it scores at most a slice,
+    and it rests after each slice as long as the slice took."""
     accounts = portfolio(1200)  # ~75 accounts a shard: each shard's scan step is one slice too many
     for start in range(0, len(accounts), 600):
         assert api.put("/v1/accounts", json=accounts[start : start + 600]).status_code == 200
     start_campaign(api, 1200)
-    since_turn, worst = [0], [0]
+    since_turn, worst, scoring_s = [0], [0], [0.0]
     scored = campaigns.queue_items
 
     def counting(*args):
+        began = time.perf_counter()
         items = scored(*args)
+        scoring_s[0] += time.perf_counter() - began
         since_turn[0] += len(args[1])
         worst[0] = max(worst[0], since_turn[0])
         return items
@@ -117,14 +121,18 @@ def test_enrolment_lets_requests_through_while_it_scores(api, settings, redis_ur
 
         others = asyncio.create_task(other_requests())
         state = campaigns.Enrolment("cards-early", 0.0)
+        began = time.perf_counter()
         await campaigns.enrol(store, settings, initial_scorer(), "cards-early", campaign, state)
+        walk_s[0] = time.perf_counter() - began
         others.cancel()
         await store.close()
         return state
 
+    walk_s = [0.0]
     state = asyncio.run(enrol_again())
     assert state.done and state.placed == 1200, state
     assert 0 < worst[0] <= campaigns.ENROL_SLICE
+    assert walk_s[0] >= 2 * scoring_s[0] * 0.95  # a rest as long as each slice (timer slack)
 
 
 def test_leads_are_reserved_best_first_and_never_handed_out_twice(api):
