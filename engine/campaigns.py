@@ -184,7 +184,6 @@ async def enrol(
                     state.placed += sum(i[2] is not None for i in items)
                 if cursor == 0:
                     break
-                await asyncio.sleep(0)  # let requests through between chunks
         state.done = True
         log.info(
             "campaign %s: %d of %d accounts placed in %.1fs",
