@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 # benchmarks: redis-server and the load generators at SCHED_FIFO (needs root; SCHED=fair otherwise)
 SCHED ?= rt
 
-.PHONY: help setup redis run test lint typecheck check bench clean
+.PHONY: help setup redis bench-tools run test lint typecheck wheel check bench clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(BIN)/cadencia: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,6 +20,11 @@ redis:  ## install redis-server (>= 7) from the system's packages when it is mis
 	@command -v redis-server >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
+
+bench-tools:  ## the benchmarks' load tools (wrk, gcc for the open-loop generator) from the system's packages
+	@command -v wrk >/dev/null && command -v gcc >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk gcc; }
 
 setup: redis $(BIN)/cadencia  ## virtual environment, the package, and redis-server
 
@@ -33,9 +38,12 @@ lint: setup  ## ruff and mypy on the pure packages
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-check: lint test  ## what CI runs
+wheel: redis  ## build the wheel, install it in a fresh virtualenv outside the checkout, run cadencia from it
+	PY=$(PY) .ci/wheel-check
 
-bench: setup  ## speed and quality benchmarks; results in benchmarks/results/ (SCHED=fair without root)
+check: lint test wheel  ## what CI runs
+
+bench: setup bench-tools  ## speed and quality benchmarks; results in benchmarks/results/ (SCHED=fair without root)
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.run --sched $(SCHED)
 	[ "$(SCHED)" = fair ] || $(BIN)/python -m benchmarks.sched
