@@ -24,7 +24,12 @@ from features.records import KIND_OF, Record
 from policy.base import Live, Lock, Promise
 from policy.caps import History, parse_contacts
 
-CONTACT_WINDOW_S = 8 * 86400  # reservations kept per account for caps
+# The frequency rules look at most 7 days either side of a candidate contact. Decisions read
+# the contacts from 8 days before their `now` on; each account keeps its contacts up to 15
+# days behind its own newest one, so a request whose `now` is no more than 8 days before the
+# account's newest contact finds every contact its rules need (engine.decide refuses earlier).
+CONTACT_WINDOW_S = 8 * 86400
+CONTACT_KEEP_S = 15 * 86400
 
 
 class StoreUnavailable(Exception):
@@ -117,6 +122,7 @@ class AccountRow:
         return Live(
             ver=int(f.get(b"ver", b"0")),
             lock=lock,
+            lock_floor=float(f.get(b"lock_floor", b"0")),
             optouts=optouts,
             promise=promise,
             paid_total=float(f.get(b"paid", b"0")),
@@ -139,6 +145,7 @@ class Reservation:
     deadline: float
     campaign: str | None = None  # a dialer lease: held out of the campaign until it expires
     expires_at: float = 0.0
+    lock_start: float = 0.0  # the time the lock is judged from (engine.clock.Clock.lock_time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,7 +340,7 @@ class RedisStore:
                         it.lock,
                         it.contact_at,
                         it.contact_member,
-                        it.contact_at - CONTACT_WINDOW_S,
+                        CONTACT_KEEP_S,
                         it.record,
                         it.account_id,
                         self.ttl,
@@ -342,6 +349,7 @@ class RedisStore:
                         self.log_maxlen,
                         self.timeline_maxlen,
                         it.expires_at,
+                        it.lock_start,
                     ],
                 )
             )

@@ -38,7 +38,6 @@ from engine.wire import (
     DecideRequest,
     DialerNextRequest,
     RouteRequest,
-    check_aware,
     check_timezone,
     decode_items,
 )
@@ -75,6 +74,9 @@ class Api:
     async def _body(self, request: Request) -> tuple[bytes, str]:
         body = await read_body(request, self.settings.server.max_body_bytes)
         return body, request.headers.get("content-type", "application/json")
+
+    def _now_check(self, index: int, _raw: dict[str, Any], req: Any) -> dict[str, Any] | None:
+        return self.settings.clock.check_now(req.now, index)
 
     async def _decode(
         self, request: Request, kind: Any, check: Check | None = None
@@ -186,7 +188,7 @@ class Api:
     async def decide(self, request: Request) -> Response:
         started = time.perf_counter()
         reqs, many = await self._decode(
-            request, DecideRequest, lambda i, _raw, r: check_aware(r.now, i, "now")
+            request, DecideRequest, self._now_check
         )
         if not reqs:
             return json_response([])
@@ -293,7 +295,7 @@ class Api:
     async def dialer_next(self, request: Request) -> Response:
         started = time.perf_counter()
         req = one(
-            *await self._decode(request, DialerNextRequest, lambda i, _raw, r: check_aware(r.now, i, "now")),
+            *await self._decode(request, DialerNextRequest, self._now_check),
             "dialer/next",
         )
         campaigns = await self.campaigns.refresh(self.store)
@@ -311,7 +313,7 @@ class Api:
     async def route(self, request: Request) -> Response:
         started = time.perf_counter()
         req = one(
-            *await self._decode(request, RouteRequest, lambda i, _raw, r: check_aware(r.now, i, "now")),
+            *await self._decode(request, RouteRequest, self._now_check),
             "route",
         )
         router = self.models.scorer.router
@@ -337,7 +339,8 @@ class Api:
     # --- events -----------------------------------------------------------------------------
 
     async def events(self, request: Request) -> Response:
-        result = await ingest_events(self.store, self.metrics, *await self._body(request))
+        body, content_type = await self._body(request)
+        result = await ingest_events(self.store, self.metrics, self.settings.clock, body, content_type)
         return json_response(result, 202)
 
     # --- operations -------------------------------------------------------------------------

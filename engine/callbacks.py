@@ -24,8 +24,9 @@ import orjson
 from connectors import addresses
 from connectors.redis_store import RedisStore
 from connectors.vendors import Callback
+from engine.clock import Clock
 from engine.errors import Invalid
-from engine.ingest import apply
+from engine.ingest import apply, require_times
 from engine.metrics import Metrics
 from engine.wire import EventIn, check_event, detail, to_event
 
@@ -36,9 +37,10 @@ Target = tuple[str, str | None, str, str | None]  # account, decision id, channe
 class Callbacks:
     """Applies normalised vendor callbacks to the accounts they are about."""
 
-    def __init__(self, store: RedisStore, metrics: Metrics) -> None:
+    def __init__(self, store: RedisStore, metrics: Metrics, clock: Clock) -> None:
         self.store = store
         self.metrics = metrics
+        self.clock = clock
 
     async def accept(
         self, vendor: str, callbacks: list[Callback], default_channel: str, carrier: str | None = None
@@ -67,9 +69,9 @@ class Callbacks:
         events = self._validate(items, where)
         result = {"accepted": 0, "duplicates": 0}
         if events:
-            result = await apply(
-                self.store, self.metrics, [to_event(e, accepted_at, vendor) for e in events], accepted_at
-            )
+            normalised = [to_event(e, accepted_at, vendor) for e in events]
+            require_times(self.clock, self.metrics, normalised, accepted_at)
+            result = await apply(self.store, self.metrics, normalised, accepted_at)
         if unmatched:
             await self.store.deadletter(
                 [

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import msgspec
 import orjson
 
-from connectors.redis_store import AccountRow, RedisStore, Reservation, log_json
+from connectors.redis_store import CONTACT_WINDOW_S, AccountRow, RedisStore, Reservation, log_json
 from engine.errors import Invalid, NotFound
 from engine.grid import Contact, Grid, Wait, grid, pick, score
 from engine.settings import Settings
@@ -39,7 +39,7 @@ from policy.base import (
 )
 
 ALL_CHANNELS = ("voice", "ivr", "sms", "whatsapp", "email")
-CONTACT_HISTORY_S = 8 * 86400  # reserved contacts read for the frequency rules (all span ≤ 7 days)
+CONTACT_HISTORY_S = CONTACT_WINDOW_S  # reserved contacts read for the frequency rules (all span ≤ 7 days)
 MAX_ATTEMPTS = 3
 OWN_CONTACT_POINTS_ONLY = frozenset({"MX"})  # CONDUSEF: only the debtor's own contact points
 
@@ -90,7 +90,8 @@ async def _decide(
         asks = []
         for i, row in zip(pending, rows, strict=True):
             account = msgspec.json.decode(row.fields[b"doc"], type=Account)
-            asks.append(Ask(requests[i], account, row, read(row.features(), nows[i], half_life), nows[i]))
+            view = read(row.features(), nows[i], half_life)
+            asks.append(Ask(requests[i], account, row, view, nows[i], settings.clock.lock_time(nows[i])))
         reservations, owners, waits = [], [], []
         for i, ask, choice in zip(pending, asks, plan_many(asks, scorer, settings), strict=True):
             account_id, now = ask.req.account_id, ask.now
@@ -100,7 +101,7 @@ async def _decide(
                 waits.append((account_id, orjson.dumps({"k": "w", "ts": now, **answers[i]})))
                 continue
             answer, reservation = contact_answer(
-                decision_id, ask.account, choice, scorer, settings, now, ask.row
+                decision_id, ask.account, choice, scorer, settings, now, ask.row, lock_now=ask.lock_now
             )
             answers[i] = answer
             reservations.append(reservation)
@@ -153,6 +154,7 @@ class Ask(NamedTuple):
     row: AccountRow
     view: FeatureView
     now: float
+    lock_now: float | None = None  # the time the contact lock is judged by (engine.clock)
 
 
 def plan_many(
@@ -192,7 +194,7 @@ def _held(account: Account, window: windows.WeekWindow, now: float, wait: Wait) 
 
 def frame(ask: Ask, scorer: Scorer, settings: Settings, immediate: bool) -> Grid | Wait:
     """The rules that need no hour or contact point, then the grid of what is left to score."""
-    req, account, row, view, now = ask
+    req, account, row, view, now, lock_now = ask
     window = windows.window_for(account.country, settings.policy.get("windows"))
 
     def wait(blocks: list[Block], until: float | None) -> Wait:
@@ -200,7 +202,13 @@ def frame(ask: Ask, scorer: Scorer, settings: Settings, immediate: bool) -> Grid
 
     live = row.live()
     history = row.history()
-    blocks = account_blocks(live, account.balance, account.timezone, now, settings.dispute_hold_s)
+    newest = max((c.ts for c in history.contacts), default=None)
+    if newest is not None and now < newest - CONTACT_HISTORY_S:
+        # contacts older than the account's history keeps may hold this one back: refuse
+        return Wait([Block("clock_behind_history")], newest - CONTACT_HISTORY_S)
+    blocks = account_blocks(
+        live, account.balance, account.timezone, now, settings.dispute_hold_s, lock_now
+    )
     journey = journeys.select(settings.journeys, facts(account, live), now) if settings.journeys else None
     if journey is not None:
         held = journeys.journey_block(journey, [c.ts for c in history.contacts], now)
@@ -297,8 +305,10 @@ def contact_answer(
     now: float,
     row: AccountRow,
     lease: bool = False,
+    lock_now: float | None = None,
 ) -> tuple[dict[str, Any], Reservation]:
-    """`lease`: a dialer's lead, held for the lease's minutes rather than a reservation's."""
+    """`lease`: a dialer's lead, held for the lease's minutes rather than a reservation's.
+    `lock_now`: the time the lock starts from (default `now`)."""
     d = settings.decisions
     expires = c.send_at + (d.lease_minutes if lease else d.reservation_minutes) * 60
     deadline = c.send_at + settings.decisions.attribution_hours * 3600
@@ -343,5 +353,6 @@ def contact_answer(
         record=log_json(record),
         deadline=deadline,
         expires_at=expires,
+        lock_start=now if lock_now is None else lock_now,
     )
     return answer, reservation

@@ -84,7 +84,8 @@ async def next_leads(
                 parks.append((req.campaign, account_id, now + RECHECK_S))
                 continue
             view = read(row.features(), now, half_life)
-            asks.append(Ask(DecideRequest(account_id, channels=(campaign.channel,)), account, row, view, now))
+            request = DecideRequest(account_id, channels=(campaign.channel,))
+            asks.append(Ask(request, account, row, view, now, settings.clock.lock_time(now)))
         for ask, choice in zip(asks, plan_many(asks, scorer, settings, immediate=True), strict=True):
             account_id = ask.account.account_id
             if isinstance(choice, Contact):
@@ -101,7 +102,8 @@ async def next_leads(
         for contact, account, row in offers[:want]:
             decision_id = new_decision_id(store.keys.shard(account.account_id))
             answer, reservation = contact_answer(
-                decision_id, account, contact, scorer, settings, now, row, lease=True
+                decision_id, account, contact, scorer, settings, now, row, lease=True,
+                lock_now=settings.clock.lock_time(now),
             )
             leases.append((answer, dataclasses.replace(reservation, campaign=req.campaign)))
         reserved = await store.reserve([r for _a, r in leases], waits, parks)

@@ -36,7 +36,7 @@ from models.contact import CHANNEL_INDEX, Scorer
 from models.explore import normals, thompson_logit
 from policy import journeys, windows
 from policy.base import Block
-from policy.caps import History, cap_block
+from policy.caps import History, cap_block, rolling_week
 
 CALL_CHANNELS = frozenset({"voice", "ivr"})  # where a number's right-party rate by hour applies
 NO_LIFT = (0.0,) * 24
@@ -313,6 +313,10 @@ def _first_permitted(g: Grid, settings: Settings, value: np.ndarray) -> tuple[in
             block = Block("quiet_hours_contact_point", None)
         if block is None:
             block = cap_block(account.country, caps, g.history, channel, point.id, t, account.timezone)
+        if block is None and g.journey is not None and g.journey.contacts_per_week is not None:
+            until = rolling_week([c.ts for c in g.history.contacts], t, g.journey.contacts_per_week)
+            if until is not None:
+                block = Block(f"journey_week:{g.journey.id}", until)
         if block is None:
             return ci, hi
         kept = blocks.get(block.rule)

@@ -9,6 +9,7 @@ from collections import Counter
 import orjson
 
 from connectors.redis_store import Ingest, RedisStore, log_json
+from engine.clock import Clock
 from engine.errors import Invalid
 from engine.metrics import Metrics
 from engine.wire import decode_events, to_event
@@ -17,7 +18,7 @@ from policy.binding import ops_for
 
 
 async def ingest_events(
-    store: RedisStore, metrics: Metrics, body: bytes, content_type: str, source: str = "api"
+    store: RedisStore, metrics: Metrics, clock: Clock, body: bytes, content_type: str, source: str = "api"
 ) -> dict[str, int]:
     """Validate the whole body, check every account, apply. Nothing is applied unless all is."""
     try:
@@ -30,8 +31,22 @@ async def ingest_events(
         raise Invalid("the body holds no events", [])
     accepted_at = time.time()
     events = [to_event(e, accepted_at, source) for e in wire_events]
+    require_times(clock, metrics, events, accepted_at)
     await require_accounts(store, metrics, events)
     return await apply(store, metrics, events, accepted_at)
+
+
+def require_times(clock: Clock, metrics: Metrics, events: list[Event], accepted_at: float) -> None:
+    """Refuse the batch if an event is dated too far ahead of the server's clock (wall mode)."""
+    details = [d for i, e in enumerate(events) if (d := clock.check_ts(e.ts, i, accepted_at))]
+    if details:
+        metrics.rejected.labels("clock_skew").inc(len(events))
+        raise Invalid(
+            f"{len(details)} of {len(events)} events are dated ahead of the server's clock; "
+            "nothing was applied",
+            details,
+            len(events),
+        )
 
 
 async def require_accounts(store: RedisStore, metrics: Metrics, events: list[Event]) -> None:

@@ -45,6 +45,7 @@ REJECT_REASONS = (
     "unmatched",
     "bad_signature",
     "unavailable",
+    "clock_skew",
 )
 SOURCES = ("api", "twilio", "whatsapp", "sendgrid", "infobip", "vonage", "smpp")  # vendor webhooks
 BASE_RULES = (
@@ -56,6 +57,7 @@ BASE_RULES = (
     "quiet_hours",
     "no_channel",
     "no_positive_value",
+    "clock_behind_history",
     "optout_sms",
     "optout_whatsapp",
     "optout_email",

@@ -14,6 +14,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from engine.clock import MODES as CLOCK_MODES
+from engine.clock import Clock
 from models.carriers import RouterConfig
 from models.routing import least_cost
 from policy.caps import Caps
@@ -36,6 +38,8 @@ class ServerSettings:
     public_url: str | None = None
     workers: int = 1
     max_body_bytes: int = 4 * 1024 * 1024
+    clock: str = "wall"  # "wall": request and event times bounded by the server's; "data": the data's
+    max_skew_s: float = 300.0  # wall mode: how far a request's `now` (or an event's `ts`, ahead) may stray
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,10 @@ class Settings:
     journeys: tuple[Journey, ...] = ()
     webhooks: dict[str, dict[str, str]] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)  # bearer token -> role
+
+    @cached_property
+    def clock(self) -> Clock:
+        return Clock(self.server.clock, float(self.server.max_skew_s))
 
     @property
     def auth_enabled(self) -> bool:
@@ -253,6 +261,11 @@ def from_dict(raw: dict[str, Any]) -> Settings:
     d = settings.decisions
     if not 0 < d.response_window_hours <= d.attribution_hours:
         raise ConfigError("[decisions] response_window_hours must be > 0 and <= attribution_hours")
+    if settings.server.clock not in CLOCK_MODES:
+        raise ConfigError(f"[server] clock must be one of {', '.join(CLOCK_MODES)}")
+    skew = settings.server.max_skew_s
+    if isinstance(skew, bool) or not isinstance(skew, int | float) or skew <= 0:
+        raise ConfigError("[server] max_skew_s must be a positive number of seconds")
     linger = settings.flow.poll_linger_ms
     if isinstance(linger, bool) or not isinstance(linger, int | float) or not 0 <= linger <= 1000:
         raise ConfigError("[flow] poll_linger_ms must be a number of milliseconds from 0 to 1000")

@@ -137,7 +137,7 @@ class Webhooks:
         self.store = store
         self.metrics = metrics
         self.config = VendorConfig.from_settings(settings)
-        self.callbacks = Callbacks(store, metrics)
+        self.callbacks = Callbacks(store, metrics, settings.clock)
         unsigned = [v for v, key in SECRET.items() if not self.config.get(v, key)]
         if unsigned:
             how = (

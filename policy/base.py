@@ -31,6 +31,9 @@ class Live:
 
     ver: int = 0
     lock: Lock | None = None
+    # the latest expiry of the reservations a newer one superseded without an outcome: no
+    # reservation may start before it, whatever order the requests' `now`s come in
+    lock_floor: float = 0.0
     optouts: dict[str, float] = field(default_factory=dict)  # channel or "*" -> ts
     promise: Promise | None = None
     paid_total: float = 0.0
@@ -52,11 +55,21 @@ def end_of_day(day: str, timezone: str) -> float:
 
 
 def account_blocks(
-    live: Live, balance: float, timezone: str, now: float, dispute_hold_s: float | None = None
+    live: Live,
+    balance: float,
+    timezone: str,
+    now: float,
+    dispute_hold_s: float | None = None,
+    lock_now: float | None = None,
 ) -> list[Block]:
     """Rules that hold back every channel of the account at `now`. A dispute holds every
     contact until an operator resolves it, or for `dispute_hold_s` when the operation's
-    dispute rule sets a period (`[policy.dispute] hold_days`)."""
+    dispute rule sets a period (`[policy.dispute] hold_days`).
+
+    The contact lock is judged at `lock_now` (default `now`; never later than the server's
+    clock in wall mode): it holds while the live reservation has not expired, and before the
+    expiry of any reservation it superseded (`lock_floor`), so two live reservations never
+    overlap, however the requests' times are ordered."""
     blocks = []
     if balance <= 0 or live.paid_total - live.paid_base >= balance - 1e-9:
         blocks.append(Block("paid"))
@@ -71,8 +84,10 @@ def account_blocks(
             blocks.append(Block("promise_pending", until))
     if "*" in live.optouts:
         blocks.append(Block("optout_all"))
-    if live.lock is not None and live.lock.expires_at > now:
-        blocks.append(Block("contact_locked", live.lock.expires_at))
+    at = now if lock_now is None else lock_now
+    held = max(live.lock.expires_at if live.lock is not None else 0.0, live.lock_floor)
+    if held > at:
+        blocks.append(Block("contact_locked", held))
     return blocks
 
 

@@ -6,13 +6,17 @@ forbids it with the time it lifts. All calendar rules use the debtor's local tim
 
 Rules (country packs by the account's `country`; caps from `[policy.caps]` everywhere):
 - US, Regulation F: `us_calls_7_in_7`, at most 7 call attempts (voice, ivr) in any 7 consecutive
-  days; `us_after_conversation`, no call for 7 days after a conversation (its day is day 1).
+  days (the windows after a candidate's day too: a call reserved for later counts);
+  `us_after_conversation`, no call for 7 days after a conversation (its day is day 1).
 - CO, Ley 2300: `co_one_a_day`, one contact a calendar day; `co_direct_contact_week`, after a
   direct contact (right-party call or reply) in a calendar week, no other channel that week.
 - CL, Ley 21.320: `cl_call_week`, one call a week; `cl_digital_week`, two digital contacts a week;
   `cl_digital_spacing`, digital contacts at least two days apart.
-- any: `cap_day`, `cap_week` (contacts per account a day, in 7 days) and `cap_number_day`
-  (attempts per number a day).
+- any: `cap_day`, `cap_week` (contacts per account a day, in any rolling 168 hours) and
+  `cap_number_day` (attempts per number a day).
+
+Every rule counts the account's reserved contacts on both sides of the candidate's time, so
+the order in which decisions are asked for (their `now`s) never lets a window hold more.
 """
 
 from __future__ import annotations
@@ -107,15 +111,20 @@ def cap_block(
     same_week = [c for c in history.contacts if _week_start(_local(c.ts, timezone).date()) == week]
 
     if country == "US" and channel in CALLS:
-        # seven consecutive calendar days in the debtor's time zone, the call's day included
-        first_day = day - timedelta(days=6)
-        days = sorted(
+        # any seven consecutive calendar days in the debtor's time zone that hold the call's day,
+        # the days after it included: a call already reserved for later counts as much
+        calls = sorted(
             d
             for c in history.contacts
-            if c.channel in CALLS and first_day <= (d := _local(c.ts, timezone).date()) <= day
+            if c.channel in CALLS and abs(((d := _local(c.ts, timezone).date()) - day).days) <= 6
         )
-        if len(days) >= 7:
-            return Block("us_calls_7_in_7", _day_start(days[-7] + timedelta(days=7), timezone))
+        before = [d for d in calls if d <= day]
+        if len(before) >= 7:
+            return Block("us_calls_7_in_7", _day_start(before[-7] + timedelta(days=7), timezone))
+        for offset in range(1, 7):
+            first = day - timedelta(days=6 - offset)
+            if sum(1 for d in calls if first <= d <= first + timedelta(days=6)) >= 7:
+                return Block("us_calls_7_in_7", _day_start(calls[-1] + timedelta(days=7), timezone))
         if history.conversation_at is not None and history.conversation_at <= t:
             talked = _local(history.conversation_at, timezone).date()
             if day < talked + timedelta(days=7):
@@ -143,13 +152,27 @@ def cap_block(
     if caps.contacts_per_day and len(same_day) >= caps.contacts_per_day:
         return Block("cap_day", next_day)
     if caps.contacts_per_week:
-        recent = sorted(c.ts for c in history.contacts if t - WEEK_S < c.ts <= t)
-        if len(recent) >= caps.contacts_per_week:
-            return Block("cap_week", recent[-caps.contacts_per_week] + WEEK_S)
+        until = rolling_week([c.ts for c in history.contacts], t, caps.contacts_per_week)
+        if until is not None:
+            return Block("cap_week", until)
     if caps.attempts_per_number_per_day and (
         sum(1 for c in same_day if c.point == point) >= caps.attempts_per_number_per_day
     ):
         return Block("cap_number_day", next_day)
+    return None
+
+
+def rolling_week(times: Sequence[float], t: float, cap: int) -> float | None:
+    """When a contact at `t` would put more than `cap` contacts in some rolling 168 hours
+    that hold it, the time that rule lifts; None when it may go. The weeks ending after `t`
+    count too: a contact reserved for later weighs as much as one already made."""
+    near = sorted(x for x in times if t - WEEK_S < x < t + WEEK_S)
+    recent = [x for x in near if x <= t]
+    if len(recent) >= cap:
+        return recent[-cap] + WEEK_S
+    for end in (x for x in near if x > t):
+        if sum(1 for x in near if end - WEEK_S < x <= end) >= cap:
+            return near[-1] + WEEK_S
     return None
 
 

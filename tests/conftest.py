@@ -26,6 +26,9 @@ from engine.settings import Settings, load
 ROOT = Path(__file__).resolve().parent.parent
 
 BASE_CONFIG = """
+[server]
+clock = "data"  # the tests' requests and events carry their own times, in 2026
+
 [money]
 currency = "MXN"
 [money.rates]

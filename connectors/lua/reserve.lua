@@ -1,18 +1,42 @@
 -- Reserve a contact if the account has not changed since the decision read it.
 -- KEYS: account hash, contacts zset, shard log, timeline, decision hash, shard timers
--- ARGV: 1 expected ver, 2 lock value, 3 contact score, 4 contact member, 5 trim contacts
---       before this score, 6 record JSON, 7 account id, 8 ttl (s), 9 timer deadline,
---       10 timer member, 11 log maxlen, 12 timeline maxlen
---       13 (dialer leases) hold the account in its campaign until this time
+-- ARGV: 1 expected ver, 2 lock value (decision|channel|expires), 3 contact score, 4 contact
+--       member, 5 how far behind the account's newest contact its history is kept (s),
+--       6 record JSON, 7 account id, 8 ttl (s), 9 timer deadline, 10 timer member,
+--       11 log maxlen, 12 timeline maxlen,
+--       13 (dialer leases) hold the account in its campaign until this time,
+--       14 the time the lock starts (the request's time, never later than the server's clock)
 -- KEYS 7-8 (dialer leases only): the campaign's ready and held sets in this shard
--- Returns 1 when reserved, 0 when the account changed (the caller re-reads and decides again).
+-- Returns 1 when reserved, 0 when the account changed or a live reservation holds it (the
+-- caller re-reads and decides again).
+--
+-- Two reservations never overlap, whatever order the requests' times come in: a lock that
+-- expires after this one starts refuses it, and a lock superseded without an outcome (it
+-- expired first) leaves its expiry in `lock_floor`, before which no reservation may start.
+-- History is trimmed by the account's own newest contact, never by a request's time.
 if (redis.call('HGET', KEYS[1], 'ver') or '0') ~= ARGV[1] then
   return 0
+end
+local start = tonumber(ARGV[14])
+local floor = tonumber(redis.call('HGET', KEYS[1], 'lock_floor') or '0')
+if floor > start then
+  return 0
+end
+local lock = redis.call('HGET', KEYS[1], 'lock')
+if lock then
+  local expires = tonumber(string.match(lock, '([^|]+)$'))
+  if expires > start then
+    return 0
+  end
+  if expires > floor then
+    redis.call('HSET', KEYS[1], 'lock_floor', expires)
+  end
 end
 redis.call('HSET', KEYS[1], 'lock', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'ver', 1)
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[5])
+local newest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (tonumber(newest[2]) - tonumber(ARGV[5])))
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[11], '*', 'r', ARGV[6])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[12], '*', 'r', ARGV[6])
 redis.call('EXPIRE', KEYS[4], ARGV[8])
