@@ -19,8 +19,8 @@ import orjson
 
 from connectors import addresses
 from connectors import keys as K
-from connectors.resp import NoScript, RespClient, RespError
-from features.records import KIND_OF, Record
+from connectors.resp import NoScript, NotConnected, RespClient, RespError
+from features.records import KIND_OF, CancelRecord, Record
 from policy.base import Live, Lock, Promise
 from policy.caps import History, parse_contacts
 
@@ -33,7 +33,20 @@ CONTACT_KEEP_S = 15 * 86400
 
 
 class StoreUnavailable(Exception):
-    """Redis did not answer or refused a command."""
+    """Redis did not answer or refused a command; nothing of it was applied."""
+
+
+class OutcomeUnknown(StoreUnavailable):
+    """A write left for Redis and no answer came back (a timeout, a lost connection): it may
+    or may not have been applied. Retrying is safe (events and cancels are idempotent, a
+    decide with the same `request_id` answers the same decision).
+
+    `unsettled`: reservations the write may have made that nobody can claim (no request_id),
+    for the caller to take back once Redis answers again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.unsettled: list[Reservation] = []
 
 
 SCRIPTS = (
@@ -78,6 +91,7 @@ class AccountRow:
 
     fields: dict[bytes, bytes]
     contacts: list[tuple[bytes, float]]
+    prior: bytes | None = None  # the answer a decision with this request's request_id already has
 
     @property
     def exists(self) -> bool:
@@ -146,6 +160,12 @@ class Reservation:
     campaign: str | None = None  # a dialer lease: held out of the campaign until it expires
     expires_at: float = 0.0
     lock_start: float = 0.0  # the time the lock is judged from (engine.clock.Clock.lock_time)
+    answer: bytes | None = None  # a request_id's decision: its answer, kept to answer a repeat
+
+    def cancel_record(self) -> bytes:
+        """The log record that takes this reservation back (after an unknown outcome)."""
+        _decision, channel, point = self.contact_member.split("|", 2)
+        return log_json(CancelRecord(self.decision_id, self.account_id, self.lock_start, channel, point))
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,10 +217,13 @@ class RedisStore:
     def _eval(self, name: str, keys: list[str], args: list[Any]) -> Command:
         return ("EVALSHA", self._sha[name], len(keys), *keys, *args)
 
-    async def _run(self, commands: list[Command]) -> list[Any]:
+    async def _run(self, commands: list[Command], writes: bool = False) -> list[Any]:
         """One round trip under one deadline. Scripts missing from Redis (a restart, SCRIPT
         FLUSH) are loaded and the commands sent again: safe, as NOSCRIPT means the script
-        did not run (every other command of ours is a read or an idempotent write)."""
+        did not run (every other command of ours is a read or an idempotent write).
+
+        `writes`: the commands change data, so a timeout or a connection lost once they were
+        sent is `OutcomeUnknown`, not "nothing applied"."""
         for attempt in (1, 2):
             try:
                 return await self.r.execute(commands, self.timeout_s)
@@ -208,8 +231,16 @@ class RedisStore:
                 if attempt == 2:
                     raise StoreUnavailable("redis keeps forgetting cadencia's scripts") from None
                 await self.r.execute([("SCRIPT", "LOAD", src) for src in self._sources.values()])
-            except (RespError, TimeoutError, OSError) as exc:
+            except NotConnected as exc:
+                raise StoreUnavailable(f"redis: {exc}") from exc
+            except (TimeoutError, OSError) as exc:
+                if writes:
+                    raise OutcomeUnknown(
+                        f"redis: {exc or type(exc).__name__} after the write was sent"
+                    ) from exc
                 raise StoreUnavailable(f"redis: {exc or type(exc).__name__}") from exc
+            except RespError as exc:
+                raise StoreUnavailable(f"redis: {exc}") from exc
         raise AssertionError("unreachable")
 
     async def ping(self) -> bool:
@@ -234,7 +265,8 @@ class RedisStore:
                     [doc, log_json(record), self.log_maxlen, a, "\n".join(addrs)],
                 )
                 for (a, doc, record), addrs in zip(docs, now, strict=True)
-            ]
+            ],
+            writes=True,
         )
         ops: dict[tuple[str, str], list[str]] = defaultdict(list)
         for (a, _doc, _record), addrs, old in zip(docs, now, before, strict=True):
@@ -244,10 +276,8 @@ class RedisStore:
                 ops[(k.address_index(address), a)] += ["+", address]
         if ops:
             await self._run(
-                [
-                    self._eval("address", [key], [a, ADDRESS_HOLDERS, *args])
-                    for (key, a), args in ops.items()
-                ]
+                [self._eval("address", [key], [a, ADDRESS_HOLDERS, *args]) for (key, a), args in ops.items()],
+                writes=True,
             )
 
     async def accounts_by_address(self, wanted: Iterable[str]) -> dict[str, list[str]]:
@@ -262,32 +292,42 @@ class RedisStore:
         """Keep callbacks that matched no account, for an operator to reconcile."""
         if entries:
             await self._run(
-                [
-                    ("XADD", K.DEADLETTER, "MAXLEN", "~", DEADLETTER_MAXLEN, "*", *_flat(e))
-                    for e in entries
-                ]
+                [("XADD", K.DEADLETTER, "MAXLEN", "~", DEADLETTER_MAXLEN, "*", *_flat(e)) for e in entries],
+                writes=True,
             )
 
-    async def read_accounts(self, account_ids: Sequence[str], since: float) -> list[AccountRow]:
-        """What decisions need of each account, in one round trip: its hash, and the contacts
-        it has reserved since `since` (the frequency rules count them)."""
+    async def read_accounts(
+        self, account_ids: Sequence[str], since: float, priors: Sequence[str | None] = ()
+    ) -> list[AccountRow]:
+        """What decisions need of each account, in one round trip: its hash, the contacts it
+        has reserved since `since` (the frequency rules count them), and, for each decision id
+        in `priors` (requests with a request_id), the answer that decision already has."""
         k = self.keys
         commands: list[Command] = []
         for a in account_ids:
             commands.append(("HGETALL", k.account(a)))
             commands.append(("ZRANGEBYSCORE", k.contacts(a), since, "+inf", "WITHSCORES"))
+        asked = [(n, d) for n, d in enumerate(priors) if d is not None]
+        commands += [("HGET", k.decision(d), "answer") for _n, d in asked]
         out = await self._run(commands)
+        found = dict(zip((n for n, _d in asked), out[2 * len(account_ids) :], strict=True))
         return [
-            AccountRow(_pairs(out[i]), [(m, float(sc)) for m, sc in _pairs(out[i + 1]).items()])
-            for i in range(0, len(out), 2)
+            AccountRow(
+                _pairs(out[2 * n]),
+                [(m, float(sc)) for m, sc in _pairs(out[2 * n + 1]).items()],
+                found.get(n),
+            )
+            for n in range(len(account_ids))
         ]
 
-    async def read_account_with_contacts(self, account_id: str, now: float) -> AccountRow:
+    async def read_account_with_contacts(self, account_id: str) -> AccountRow:
+        """The account's hash and every reserved contact it keeps (up to CONTACT_KEEP_S
+        behind its newest)."""
         k = self.keys
         fields, contacts = await self._run(
             [
                 ("HGETALL", k.account(account_id)),
-                ("ZRANGEBYSCORE", k.contacts(account_id), now - CONTACT_WINDOW_S, "+inf", "WITHSCORES"),
+                ("ZRANGEBYSCORE", k.contacts(account_id), "-inf", "+inf", "WITHSCORES"),
             ]
         )
         return AccountRow(_pairs(fields), [(m, float(sc)) for m, sc in _pairs(contacts).items()])
@@ -315,9 +355,11 @@ class RedisStore:
         items: Sequence[Reservation],
         waits: Sequence[tuple[str, bytes]] = (),
         parks: Sequence[tuple[str, str, float]] = (),
-    ) -> list[bool]:
+    ) -> list[bool | bytes]:
         """Reserve each item atomically; also append `waits` (account, record) to timelines
-        and hold `parks` (campaign, account, until) out of their campaign's ready set."""
+        and hold `parks` (campaign, account, until) out of their campaign's ready set. Each
+        item answers True (reserved), False (the account changed: decide again) or the
+        answer its decision already had (a repeat of a request_id, reserved meanwhile)."""
         k = self.keys
         commands: list[Command] = []
         for it in items:
@@ -350,6 +392,7 @@ class RedisStore:
                         self.timeline_maxlen,
                         it.expires_at,
                         it.lock_start,
+                        it.answer or "",
                     ],
                 )
             )
@@ -360,24 +403,28 @@ class RedisStore:
         for campaign, account_id, until in parks:
             ready, held, _prio = k.queue(campaign, k.shard(account_id))
             commands.append(self._eval("park", [ready, held], [account_id, until]))
-        out = await self._run(commands)
-        return [bool(v) for v in out[: len(items)]]
+        out = await self._run(commands, writes=True)
+        return [v if isinstance(v, bytes) else bool(v) for v in out[: len(items)]]
 
     # --- campaigns --------------------------------------------------------------------------
 
     async def put_campaign(self, campaign: str, definition: bytes) -> None:
-        await self._run([("HSET", K.CAMPAIGNS, campaign, definition), ("INCR", K.CAMPAIGNS_VERSION)])
+        await self._run(
+            [("HSET", K.CAMPAIGNS, campaign, definition), ("INCR", K.CAMPAIGNS_VERSION)], writes=True
+        )
 
     async def delete_campaign(self, campaign: str) -> bool:
         """Forget a campaign and drop its queues on every shard; False if there was none."""
         removed, _version = await self._run(
-            [("HDEL", K.CAMPAIGNS, campaign), ("INCR", K.CAMPAIGNS_VERSION)]
+            [("HDEL", K.CAMPAIGNS, campaign), ("INCR", K.CAMPAIGNS_VERSION)], writes=True
         )
         await self.drop_queues(campaign)
         return bool(removed)
 
     async def drop_queues(self, campaign: str) -> None:
-        await self._run([("DEL", *self.keys.queue(campaign, shard)) for shard in range(self.keys.shards)])
+        await self._run(
+            [("DEL", *self.keys.queue(campaign, shard)) for shard in range(self.keys.shards)], writes=True
+        )
 
     async def campaign_definition(self, campaign: str) -> bytes | None:
         (definition,) = await self._run([("HGET", K.CAMPAIGNS, campaign)])
@@ -400,7 +447,7 @@ class RedisStore:
         ]
         merged = [
             (flat[i].decode(), float(flat[i + 1]))
-            for flat in await self._run(commands)
+            for flat in await self._run(commands, writes=True)
             for i in range(0, len(flat), 2)
         ]
         merged.sort(key=lambda item: item[1], reverse=True)
@@ -422,7 +469,7 @@ class RedisStore:
         for a in account_ids:
             commands.append(("HGETALL", k.account(a)))
             commands.append(("ZRANGEBYSCORE", k.contacts(a), since, "+inf", "WITHSCORES"))
-        out = await self._run(commands)
+        out = await self._run(commands, writes=True)
         claimed = {
             a: bool(ok)
             for (_shard, ids), flags in zip(by_shard.items(), out[: len(by_shard)], strict=True)
@@ -447,7 +494,8 @@ class RedisStore:
                     [account, "" if prio is None else prio, "1" if ready else "0"],
                 )
                 for campaign, account, prio, ready in items
-            ]
+            ],
+            writes=True,
         )
 
     async def queue_sizes(self, campaign: str) -> tuple[int, int]:
@@ -501,7 +549,7 @@ class RedisStore:
         """0-based index into `counters` of the carrier taken (see take_route.lua), or -1."""
         keys = [probe or counters[0], *counters]
         args = ["1" if probe else "0", probe_ttl, *("" if x is None else x for x in limits)]
-        (taken,) = await self._run([self._eval("take_route", keys, args)])
+        (taken,) = await self._run([self._eval("take_route", keys, args)], writes=True)
         return int(taken) - 1
 
     async def cancel(self, account_id: str, decision_id: str, record: bytes) -> int:
@@ -514,7 +562,8 @@ class RedisStore:
             k.decision(decision_id),
         ]
         (result,) = await self._run(
-            [self._eval("cancel", keys, [decision_id, record, self.log_maxlen, self.timeline_maxlen])]
+            [self._eval("cancel", keys, [decision_id, record, self.log_maxlen, self.timeline_maxlen])],
+            writes=True,
         )
         return int(result)
 
@@ -537,7 +586,7 @@ class RedisStore:
                 keys += [acct, acct + K.SEEN, acct + K.TIMELINE, dec]
                 args += [it.event_id, it.account_id, "1" if linked else "0", it.record, it.ops]
             commands.append(self._eval("ingest", keys, args))
-        out = await self._run(commands)
+        out = await self._run(commands, writes=True)
         return sum(int(a) for a, _ in out), sum(int(d) for _, d in out)
 
     # --- models and flow --------------------------------------------------------------------

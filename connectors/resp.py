@@ -30,6 +30,10 @@ class NoScript(RespError):
     """EVALSHA named a script Redis does not have (restart, SCRIPT FLUSH)."""
 
 
+class NotConnected(ConnectionError):
+    """No connection to Redis could be made: nothing was sent."""
+
+
 class _Protocol(asyncio.Protocol):
     def __init__(self) -> None:
         self.reader = hiredis.Reader()
@@ -141,10 +145,14 @@ class RespClient:
     ) -> list[Any]:
         """Send the commands in one write and return their replies in order, raising
         TimeoutError when the last is not in within `timeout_s`. Error replies raise (NoScript
-        for a missing script) once every reply has arrived."""
+        for a missing script) once every reply has arrived. `NotConnected` means nothing was
+        sent; a timeout or a lost connection after that leaves the commands' fate unknown."""
         if not commands:
             return []
-        p = await self._connection()
+        try:
+            p = await self._connection()
+        except (OSError, TimeoutError) as exc:
+            raise NotConnected(f"cannot connect to redis at {self.host}:{self.port}: {exc}") from exc
         replies = await self._send(p, commands, timeout_s)
         for reply in replies:
             if isinstance(reply, hiredis.ReplyError):

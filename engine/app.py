@@ -8,8 +8,8 @@ import gc
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
 
 import msgspec
 import orjson
@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from connectors.redis_store import RedisStore, StoreUnavailable, log_json
+from connectors.redis_store import OutcomeUnknown, RedisStore, StoreUnavailable, log_json
 from engine import openapi
 from engine.campaigns import Campaign, CampaignBook, Enrolment, enrol
 from engine.coalesce import Coalescer
@@ -31,6 +31,7 @@ from engine.metrics import Metrics, exposition
 from engine.model_sync import ModelHolder
 from engine.route import route_one
 from engine.settings import Settings
+from engine.settle import Settler
 from engine.webhooks import routes as webhook_routes
 from engine.wire import (
     Account,
@@ -44,6 +45,7 @@ from engine.wire import (
 from features.records import AccountRecord, CancelRecord
 
 log = logging.getLogger("cadencia.api")
+T = TypeVar("T")
 
 CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # After a campaign is deleted, when its queues are dropped again: by then the dataflow (which
@@ -69,7 +71,12 @@ class Api:
         self.campaigns = CampaignBook()
         self.enrolments: dict[str, Enrolment] = {}  # campaigns this process is enrolling
         self.tasks: set[asyncio.Task[None]] = set()
-        self.single_decisions = Coalescer(self._decide_alone, batch_from=DECIDE_BATCH_FROM)
+        self.single_decisions = Coalescer(
+            self._decide_alone,
+            batch_from=DECIDE_BATCH_FROM,
+            alone_after=lambda exc: not isinstance(exc, OutcomeUnknown),
+        )
+        self.settler = Settler(store)
 
     async def _body(self, request: Request) -> tuple[bytes, str]:
         body = await read_body(request, self.settings.server.max_body_bytes)
@@ -136,7 +143,7 @@ class Api:
 
     async def get_account(self, request: Request) -> Response:
         account_id = request.path_params["account_id"]
-        row = await self.store.read_account_with_contacts(account_id, time.time())
+        row = await self.store.read_account_with_contacts(account_id)
         if not row.exists:
             raise NotFound(f"unknown account {account_id!r}")
         doc = orjson.loads(row.fields[b"doc"])
@@ -163,7 +170,7 @@ class Api:
             "optouts": sorted(live.optouts),
             "paid_total": live.paid_total,
             "disputed_at": iso(live.dispute_at),
-            "reserved_contacts_8d": len(row.contacts),
+            "reserved_contacts_8d": _recent_contacts(row, self.settings),
             "version": live.ver,
         }
         return json_response(doc)
@@ -193,7 +200,7 @@ class Api:
         if not reqs:
             return json_response([])
         if many:
-            answers = await decide_many(self.store, self.settings, self.models.scorer, reqs)
+            answers = await self._settling(decide_many(self.store, self.settings, self.models.scorer, reqs))
         else:  # under load, decided together with the other single requests of this turn of the loop
             answers = [await self.single_decisions.submit(reqs[0])]
         for a in answers:
@@ -209,11 +216,20 @@ class Api:
     async def _decide_alone(self, reqs: list[DecideRequest]) -> list[dict[str, Any] | Exception]:
         """Requests of different callers, decided as one batch; each answers for itself."""
         self.metrics.decide_batch_size.observe(len(reqs))
-        answers = await decide_each(self.store, self.settings, self.models.scorer, reqs)
+        answers = await self._settling(decide_each(self.store, self.settings, self.models.scorer, reqs))
         return [
             NotFound(f"unknown account {r.account_id!r}") if a is None else a
             for r, a in zip(reqs, answers, strict=True)
         ]
+
+    async def _settling(self, work: Awaitable[T]) -> T:
+        """Run a decision's work; reservations a timed-out write may have left, which no
+        caller can claim, are taken back (engine.settle)."""
+        try:
+            return await work
+        except OutcomeUnknown as exc:
+            self.settler.take_back(exc.unsettled)
+            raise
 
     async def cancel(self, request: Request) -> Response:
         decision_id = request.path_params["decision_id"]
@@ -299,7 +315,8 @@ class Api:
             "dialer/next",
         )
         campaigns = await self.campaigns.refresh(self.store)
-        handout = await next_leads(self.store, self.settings, self.models.scorer, campaigns, req)
+        scorer = self.models.scorer
+        handout = await self._settling(next_leads(self.store, self.settings, scorer, campaigns, req))
         for wait in handout.waits:
             for rule in wait["reasons"]:
                 self.metrics.policy_blocks.labels(rule).inc()
@@ -365,6 +382,16 @@ class Api:
 
     async def openapi_json(self, _request: Request) -> Response:
         return json_response(openapi.document())
+
+
+def _recent_contacts(row: Any, settings: Settings) -> int:
+    """Reserved contacts in the 8 days before the server's clock (wall mode) or before the
+    account's newest contact (data mode: the account's own time), later ones included."""
+    times = [ts for _member, ts in row.contacts]
+    if not times:
+        return 0
+    ref = time.time() if settings.clock.bounded else max(times)
+    return sum(1 for ts in times if ts >= ref - 8 * 86400)
 
 
 def _segment(attributes: dict[str, Any]) -> str | None:

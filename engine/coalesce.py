@@ -23,10 +23,23 @@ Result = TypeVar("Result")
 Runner = Callable[[list[Item]], Awaitable[list[Result | Exception]]]
 
 
+def _always(_exc: BaseException) -> bool:
+    return True
+
+
 class Coalescer(Generic[Item, Result]):
-    def __init__(self, run: Runner[Item, Result], batch_from: int = 0) -> None:
+    """`alone_after(exc)`: whether a batch that failed with `exc` may be run again item by
+    item; not when its writes may have been applied (running them again would apply twice)."""
+
+    def __init__(
+        self,
+        run: Runner[Item, Result],
+        batch_from: int = 0,
+        alone_after: Callable[[BaseException], bool] = _always,
+    ) -> None:
         self._run = run
         self.batch_from = batch_from
+        self.alone_after = alone_after
         self.in_flight = 0  # items submitted and not yet answered
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
         self._batches: set[asyncio.Task[None]] = set()  # held so a running batch is not collected
@@ -59,8 +72,8 @@ class Coalescer(Generic[Item, Result]):
         try:
             results: list[Result | BaseException] = list(await self._run(items))
         except Exception as exc:
-            if len(batch) == 1:
-                results = [exc]
+            if len(batch) == 1 or not self.alone_after(exc):
+                results = [exc] * len(batch)
             else:  # one poison item must not fail its batch-mates: each runs again alone
                 alone = await asyncio.gather(*(self._run([item]) for item in items), return_exceptions=True)
                 results = [r if isinstance(r, BaseException) else r[0] for r in alone]

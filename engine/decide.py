@@ -10,15 +10,24 @@ JSON array, or the single requests that reached the process together (`engine.co
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import msgspec
 import orjson
 
-from connectors.redis_store import CONTACT_WINDOW_S, AccountRow, RedisStore, Reservation, log_json
+from connectors.redis_store import (
+    CONTACT_WINDOW_S,
+    AccountRow,
+    OutcomeUnknown,
+    RedisStore,
+    Reservation,
+    log_json,
+)
 from engine.errors import Invalid, NotFound
 from engine.grid import Contact, Grid, Wait, grid, pick, score
 from engine.settings import Settings
@@ -79,14 +88,22 @@ async def _decide(
     answers: list[dict[str, Any] | None] = [None] * len(requests)
     pending = list(range(len(requests)))
     half_life = settings.flow.half_life_days * 86400
+    # a request_id names its decision: a repeat finds the decision its first attempt made
+    named = [request_decision_id(store, r) if r.request_id else None for r in requests]
     for attempt in range(MAX_ATTEMPTS):
         rows = await store.read_accounts(
-            [requests[i].account_id for i in pending], min(nows) - CONTACT_HISTORY_S
+            [requests[i].account_id for i in pending],
+            min(nows) - CONTACT_HISTORY_S,
+            [named[i] for i in pending] if attempt == 0 else (),
         )
         if attempt == 0:
             if not each_alone:
                 _require_accounts(requests, rows)
             pending, rows = _known(pending, rows)
+            for i, row in zip(pending, rows, strict=True):
+                if row.prior is not None:
+                    answers[i] = orjson.loads(row.prior)
+            pending, rows = _unanswered(pending, rows)
         asks = []
         for i, row in zip(pending, rows, strict=True):
             account = msgspec.json.decode(row.fields[b"doc"], type=Account)
@@ -95,7 +112,7 @@ async def _decide(
         reservations, owners, waits = [], [], []
         for i, ask, choice in zip(pending, asks, plan_many(asks, scorer, settings), strict=True):
             account_id, now = ask.req.account_id, ask.now
-            decision_id = new_decision_id(store.keys.shard(account_id))
+            decision_id = named[i] or new_decision_id(store.keys.shard(account_id))
             if isinstance(choice, Wait):
                 answers[i] = wait_answer(decision_id, account_id, choice)
                 waits.append((account_id, orjson.dumps({"k": "w", "ts": now, **answers[i]})))
@@ -103,11 +120,22 @@ async def _decide(
             answer, reservation = contact_answer(
                 decision_id, ask.account, choice, scorer, settings, now, ask.row, lock_now=ask.lock_now
             )
+            if named[i]:
+                reservation = replace(reservation, answer=orjson.dumps(answer))
             answers[i] = answer
             reservations.append(reservation)
             owners.append(i)
-        reserved = await store.reserve(reservations, waits)
-        pending = [i for i, ok in zip(owners, reserved, strict=True) if not ok]
+        try:
+            reserved = await store.reserve(reservations, waits)
+        except OutcomeUnknown as exc:
+            # the reservations may stand with nobody told: the API takes back those no
+            # request_id can claim (engine.app settles them); a request_id's retry finds its own
+            exc.unsettled = [r for r, i in zip(reservations, owners, strict=True) if not named[i]]
+            raise
+        for i, result in zip(owners, reserved, strict=True):
+            if isinstance(result, bytes):  # a concurrent repeat of this request_id reserved first
+                answers[i] = orjson.loads(result)
+        pending = [i for i, ok in zip(owners, reserved, strict=True) if ok is False]
         if not pending:
             break
     for i in pending:  # the account kept changing under us: let the caller come back
@@ -121,6 +149,11 @@ async def _decide(
 
 def _known(pending: list[int], rows: list[AccountRow]) -> tuple[list[int], list[AccountRow]]:
     kept = [(i, row) for i, row in zip(pending, rows, strict=True) if row.exists]
+    return [i for i, _row in kept], [row for _i, row in kept]
+
+
+def _unanswered(pending: list[int], rows: list[AccountRow]) -> tuple[list[int], list[AccountRow]]:
+    kept = [(i, row) for i, row in zip(pending, rows, strict=True) if row.prior is None]
     return [i for i, _row in kept], [row for _i, row in kept]
 
 
@@ -141,6 +174,12 @@ def _require_accounts(requests: list[DecideRequest], rows: list[AccountRow]) -> 
 
 def new_decision_id(shard: int) -> str:
     return f"d-{shard:03d}-{os.urandom(6).hex()}"
+
+
+def request_decision_id(store: RedisStore, request: DecideRequest) -> str:
+    """The decision id a request_id makes: the same for every repeat of the request."""
+    digest = hashlib.sha256(f"{request.account_id}\x00{request.request_id}".encode()).hexdigest()
+    return f"d-{store.keys.shard(request.account_id):03d}-{digest[:12]}"
 
 
 # --- the pure part: candidates → policy → score ---------------------------------------------

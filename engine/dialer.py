@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from connectors.redis_store import RedisStore, Reservation
+from connectors.redis_store import OutcomeUnknown, RedisStore, Reservation
 from engine.campaigns import Campaign, matches
 from engine.decide import (
     CONTACT_HISTORY_S,
@@ -106,7 +106,11 @@ async def next_leads(
                 lock_now=settings.clock.lock_time(now),
             )
             leases.append((answer, dataclasses.replace(reservation, campaign=req.campaign)))
-        reserved = await store.reserve([r for _a, r in leases], waits, parks)
+        try:
+            reserved = await store.reserve([r for _a, r in leases], waits, parks)
+        except OutcomeUnknown as exc:
+            exc.unsettled = [r for _a, r in leases]  # no dialer learnt of them: take them back
+            raise
         out.leads += [_lead(answer) for (answer, _r), ok in zip(leases, reserved, strict=True) if ok]
         # claimed but not leased (more offers than wanted, or the account changed meanwhile): ready again
         unused = [account.account_id for _c, account, _r in offers[want:]]

@@ -61,3 +61,10 @@ class Unavailable(CadenciaError):
     """Redis (or another dependency) does not answer: nothing was applied; retry."""
 
     status, code = 503, "unavailable"
+
+
+class MaybeApplied(CadenciaError):
+    """A write left for Redis and no answer came back: it may have been applied. Retrying
+    is safe (events and cancels are idempotent; decide with the same request_id)."""
+
+    status, code = 503, "outcome_unknown"

@@ -11,8 +11,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from connectors.redis_store import StoreUnavailable
-from engine.errors import CadenciaError, Forbidden, TooLarge, Unauthorized, Unavailable
+from connectors.redis_store import OutcomeUnknown, StoreUnavailable
+from engine.errors import CadenciaError, Forbidden, MaybeApplied, TooLarge, Unauthorized, Unavailable
 from engine.metrics import Metrics
 from engine.settings import Settings
 
@@ -76,8 +76,21 @@ def endpoint(
                 ]
                 metrics.rejected.labels(reason).inc()
             return error_response(exc)
+        except OutcomeUnknown as exc:
+            log.warning("redis did not answer a write on %s: %s", request.url.path, exc)
+            metrics.requests_rejected.labels(MaybeApplied.code).inc()
+            if events_endpoint:
+                metrics.rejected.labels("unavailable").inc()
+            return error_response(
+                MaybeApplied(
+                    f"storage did not answer after the write was sent; it may have been applied: {exc}. "
+                    "Retrying is safe: events count once, cancels repeat, and a decide with the same "
+                    "request_id answers the same decision (one without is taken back)"
+                )
+            )
         except StoreUnavailable as exc:
             log.warning("redis unavailable on %s: %s", request.url.path, exc)
+            metrics.requests_rejected.labels(Unavailable.code).inc()
             if events_endpoint:
                 metrics.rejected.labels("unavailable").inc()
             return error_response(Unavailable(f"storage unavailable, nothing was applied: {exc}"))

@@ -54,6 +54,7 @@ class DecideRequest(msgspec.Struct, frozen=True):
     now: datetime | None = None
     channels: tuple[Channel, ...] | None = None
     horizon_hours: Annotated[int, msgspec.Meta(ge=1, le=168)] | None = None
+    request_id: Id | None = None  # idempotency key: a repeat answers the same decision
 
 
 class DialerNextRequest(msgspec.Struct, frozen=True):

@@ -5,15 +5,23 @@
 --       6 record JSON, 7 account id, 8 ttl (s), 9 timer deadline, 10 timer member,
 --       11 log maxlen, 12 timeline maxlen,
 --       13 (dialer leases) hold the account in its campaign until this time,
---       14 the time the lock starts (the request's time, never later than the server's clock)
+--       14 the time the lock starts (the request's time, never later than the server's clock),
+--       15 the answer JSON, for a decision whose id comes from a request_id ('' otherwise)
 -- KEYS 7-8 (dialer leases only): the campaign's ready and held sets in this shard
 -- Returns 1 when reserved, 0 when the account changed or a live reservation holds it (the
--- caller re-reads and decides again).
+-- caller re-reads and decides again), or the answer the decision already has: a request_id
+-- makes the decision id, so a repeat (a retry, a concurrent duplicate) finds its first answer.
 --
 -- Two reservations never overlap, whatever order the requests' times come in: a lock that
 -- expires after this one starts refuses it, and a lock superseded without an outcome (it
 -- expired first) leaves its expiry in `lock_floor`, before which no reservation may start.
 -- History is trimmed by the account's own newest contact, never by a request's time.
+if ARGV[15] ~= '' then
+  local prior = redis.call('HGET', KEYS[5], 'answer')
+  if prior then
+    return prior
+  end
+end
 if (redis.call('HGET', KEYS[1], 'ver') or '0') ~= ARGV[1] then
   return 0
 end
@@ -41,6 +49,9 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[11], '*', 'r', ARGV[6])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[12], '*', 'r', ARGV[6])
 redis.call('EXPIRE', KEYS[4], ARGV[8])
 redis.call('HSET', KEYS[5], 'account', ARGV[7], 'member', ARGV[4], 'state', 'reserved', 'record', ARGV[6])
+if ARGV[15] ~= '' then
+  redis.call('HSET', KEYS[5], 'answer', ARGV[15])
+end
 redis.call('EXPIRE', KEYS[5], ARGV[8])
 redis.call('ZADD', KEYS[6], ARGV[9], ARGV[10])
 if #KEYS == 8 then

@@ -98,3 +98,26 @@ def test_a_caller_that_goes_away_does_not_disturb_the_others():
     assert rec.batches == [[1, 2]]
     with pytest.raises(asyncio.CancelledError):
         gone.result()
+
+
+def test_a_batch_whose_writes_may_stand_is_not_run_again_alone():
+    """A failure after which the batch's writes may have been applied (OutcomeUnknown) is
+    every caller's answer: running each item again would write it a second time."""
+
+    class Unknown(Exception):
+        pass
+
+    async def main():
+        batches: list[list[int]] = []
+
+        async def run(items: list[int]) -> list[int | Exception]:
+            batches.append(items)
+            raise Unknown("the write left; no answer came")
+
+        c = Coalescer(run, batch_from=0, alone_after=lambda exc: not isinstance(exc, Unknown))
+        answers = await asyncio.gather(*(c.submit(i) for i in range(4)), return_exceptions=True)
+        return batches, answers
+
+    batches, answers = asyncio.run(main())
+    assert batches == [[0, 1, 2, 3]]
+    assert all(isinstance(a, Unknown) for a in answers)
