@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # benchmarks: redis-server and the load generators at SCHED_FIFO (needs root; SCHED=fair otherwise)
 SCHED ?= rt
 
-.PHONY: help setup redis bench-tools run test lint typecheck wheel check bench clean
+.PHONY: help setup redis bench-tools run test lint typecheck wheel check bench faults clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ bench: setup bench-tools  ## speed and quality benchmarks; results in benchmarks
 	$(BIN)/python -m benchmarks.run --sched $(SCHED)
 	[ "$(SCHED)" = fair ] || $(BIN)/python -m benchmarks.sched
 	$(BIN)/python -m benchmarks.sim
+
+faults: setup  ## crash the dataflow 20x, the API 5x, restart Redis; the run must end as a clean one
+	$(BIN)/python -m benchmarks.faults
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

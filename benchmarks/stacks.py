@@ -34,13 +34,12 @@ def start_engine(st: Stack, redis_url: str, api_cores: Sequence[int] | None,
     """API and dataflow, named `api` and `dataflow` in the stack (after `prefix`)."""
     env = base_env(src)
     env.pop("CADENCIA_CONFIG", None)  # the embedded demo.toml
-    env.pop("CADENCIA_FLOW_STATE_DIR", None)
+    env["CADENCIA_FLOW_STATE_DIR"] = str(st.tmp / f"{prefix}flow-state")  # recovery on, as by default
     env["CADENCIA_REDIS_URL"] = redis_url
     prom = st.tmp / f"{prefix}prometheus"
     prom.mkdir()
     env["PROMETHEUS_MULTIPROC_DIR"] = str(prom)
     port = st.start_uvicorn(f"{prefix}api", "engine.asgi:create_app", env, api_cores, factory=True, cwd=src)
-    # no recovery store: the default of `cadencia run`
     flow = st.start(f"{prefix}dataflow", [sys.executable, "-m", "engine.flowmain"], env, flow_cores, cwd=src)
     return Engine(port, flow, redis_url)
 

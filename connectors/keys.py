@@ -8,15 +8,25 @@ from __future__ import annotations
 import zlib
 
 PREFIX = "cad:v1"
-MODEL_VERSION = f"{PREFIX}:model:version"
-MODEL_BLOB = f"{PREFIX}:model:blob"
+MODEL_TAG = "{m}"  # every model key shares one slot: publishing is one script
+MODEL_VERSION = f"{PREFIX}:{MODEL_TAG}:model:current"  # the version API processes serve
+MODEL_INDEX = f"{PREFIX}:{MODEL_TAG}:model:index"  # zset: version by publication time (UNIX s)
+MODEL_FRONTIER = f"{PREFIX}:{MODEL_TAG}:model:frontier"  # "event time|version": learned up to
 FLOW_OFFSETS = f"{PREFIX}:flow:offsets"
+QUEUES_FRONTIER = f"{PREFIX}:flow:queued"  # hash shard -> event time its campaign changes are placed by
+FLOW_INSTANCE = f"{PREFIX}:flow:instance"  # the id stamped on the dataflow's recovery store
+FLOW_FRONTIER = f"{PREFIX}:flow:frontier"  # hash shard -> event time every lesson of it has been read by
 DEADLETTER = f"{PREFIX}:deadletter"
 CAMPAIGNS = f"{PREFIX}:campaigns"  # hash: campaign id -> definition JSON
 CAMPAIGNS_VERSION = f"{PREFIX}:campaigns:version"
 # an account's other keys: its hash's key with one of these suffixes
 CONTACTS, SEEN, TIMELINE = ":c", ":e", ":t"
 ROUTE_TAG = "{rt}"  # carrier rate counters and probe slots: one slot, read by every route
+
+
+def model(version: str) -> str:
+    """One published model: its data and how it came to be (hash)."""
+    return f"{PREFIX}:{MODEL_TAG}:model:v:{version}"
 
 
 def carrier_second(carrier: str, second: int) -> str:

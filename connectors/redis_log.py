@@ -4,6 +4,7 @@ free of any stream-processor import, so the wiring could move to another engine.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,7 +15,9 @@ import redis
 
 from connectors import keys as K
 from features.account import AccountFeatures, serving
-from features.records import AccountRecord, ExpireRecord, Record, decode_log
+from features.records import AccountRecord, ClockRecord, DecisionRecord, ExpireRecord, Record, decode_log
+from models.eventtime import NEVER, ShardTime
+from models.learner import Frontier, Publication
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,15 +28,22 @@ class LogItem:
     record: Record
 
 
-NO_WATERMARK = float("-inf")
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far in event time every lesson of these shards has been emitted (see
+    models/eventtime.py): the learner may learn up to the smallest, in event-time order."""
+
+    frontiers: dict[int, float]
+
+
 # The most a poll asks of Redis, over all its shards, so that no dataflow round trip holds it
 # (single-threaded: the API's decisions wait behind it) for more than about half a millisecond:
-# log entries per XREAD and timers popped. Measured before these bounds (Redis SLOWLOG during
+# log entries per XREAD and timers read. Measured before these bounds (Redis SLOWLOG during
 # decisions at 1,000/s): after event time jumped, a pop took 0.6-1.0 ms a shard, 16 of them in
 # one pipeline, and an XREAD of a backlog (2,000 entries a shard) 7.5 ms.
 READ_BATCH = 2000
 TIMERS_PER_POLL = 512
-_POP_TIMERS = resources.files("connectors").joinpath("lua/pop_timers.lua").read_text()
+Positions = dict[int, tuple[str, ShardTime]]  # shard -> (last log id, its event time)
 
 
 def stream_id_key(entry_id: str) -> tuple[int, int]:
@@ -41,82 +51,160 @@ def stream_id_key(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+def _score(x: float) -> str:
+    return "-inf" if x == NEVER else repr(x)
+
+
 class LogReader:
-    """Reads a group of shards with one XREAD per poll, tracking each shard's position and
-    event-time watermark, and pops the attribution timers the watermarks have passed."""
+    """Reads a group of shards with one XREAD per poll, tracks each shard's event time
+    (models/eventtime.py), and reads the attribution timers its timer watermark has passed.
+
+    Timers are read, not popped: the position (score, members of that score read) is part of
+    the snapshot, so after a crash the windows closed since the last snapshot close again.
+    A decision read from the log whose deadline the timers have already passed (it was made
+    with an old `now`) is closed right after it by the reader itself. Either path may repeat
+    an expiry; closing a window twice changes nothing."""
 
     def __init__(
         self,
         client: redis.Redis,
         keys: K.Keys,
         shards: list[int],
-        positions: dict[int, tuple[str, float]] | None = None,
+        positions: Positions | None = None,
         batch: int = READ_BATCH,
+        allowed_lateness_s: float = 300.0,
+        reorder_s: float = 2.0,
+        wall_clock: bool = False,
     ) -> None:
         self.r = client
         self.keys = keys
         self.shards = shards
         positions = positions or {}
-        self.last_id = {s: positions.get(s, ("0-0", NO_WATERMARK))[0] for s in shards}
-        self.watermark = {s: positions.get(s, ("0-0", NO_WATERMARK))[1] for s in shards}
-        self._timers_checked = dict.fromkeys(shards, NO_WATERMARK)
+        self.last_id = {s: positions.get(s, ("0-0", ShardTime()))[0] for s in shards}
+        self.time = {s: positions.get(s, ("0-0", ShardTime()))[1] for s in shards}
         self.batch = batch
+        self.lateness = allowed_lateness_s
+        self.reorder = reorder_s
+        self.wall_clock = wall_clock
         self.drained = True  # the last read took everything there was (log and due timers)
-        self._pop_sha = client.script_load(_POP_TIMERS)
+        self._published: dict[int, str] = {}
         # raw XREAD replies: redis-py's conversion of every entry to a dict was ~6% of the flow
         client.set_response_callback("XREAD", lambda response, **_options: response)
 
-    def positions(self) -> dict[int, tuple[str, float]]:
-        return {s: (self.last_id[s], self.watermark[s]) for s in self.shards}
+    def positions(self) -> Positions:
+        return {s: (self.last_id[s], self.time[s]) for s in self.shards}
+
+    def frontiers(self) -> dict[int, float]:
+        """Per shard, how far every lesson has been emitted; a shard that has never held a
+        record holds nothing back (+inf)."""
+        return {
+            s: math.inf if self.time[s].clock == NEVER else self.time[s].frontier(self.lateness, self.reorder)
+            for s in self.shards
+        }
+
+    def _settled(self, shard: int) -> bool:
+        t = self.time[shard]
+        return t.timer_watermark(self.lateness) <= t.timers_done
 
     def read(self) -> list[LogItem]:
-        """The attribution timers due by the watermarks so far, then what the log holds after
-        the last read: one round trip (a poll that also popped timers after the read paid two,
-        and at 1,000 decisions/s there is a poll every few records). A timer due by what this
-        read brings is popped next poll, never before the records that made it due."""
+        """The timers due by each shard's timer watermark so far, then what the log holds
+        after the last read: one round trip. A timer due by what this read brings is read
+        next poll, never before the records that made it due."""
+        polled_at = time.time()
         streams = {self.keys.log(s): self.last_id[s] for s in self.shards}
         count = max(1, self.batch // len(self.shards))
-        moved = [s for s in self.shards if self.watermark[s] > self._timers_checked[s]]
-        limit = max(1, TIMERS_PER_POLL // max(1, len(moved)))
+        due = [
+            s for s in self.shards if self.time[s].timer_watermark(self.lateness) > self.time[s].timers_done
+        ]
+        limit = max(1, TIMERS_PER_POLL // max(1, len(due)))
         pipe = self.r.pipeline(transaction=False)
         pipe.xread(streams, count=count)
-        for s in moved:
-            pipe.evalsha(self._pop_sha, 1, self.keys.timers(s), self.watermark[s], limit)
-        try:
-            reply, *popped = pipe.execute()
-        except redis.exceptions.NoScriptError:  # Redis restarted: the read is repeated, not lost
-            self._pop_sha = self.r.script_load(_POP_TIMERS)
-            return self.read()
+        for s in due:
+            t = self.time[s]
+            pipe.zrangebyscore(
+                self.keys.timers(s),
+                _score(t.timers_at),
+                repr(t.timer_watermark(self.lateness)),
+                start=t.timers_offset,
+                num=limit,
+                withscores=True,
+            )
+        # how far the last read got (event time, and the last entry it covers), for /readyz
+        # and for replays that wait on it
+        # ("settled": no timer is due at this clock, so the frontier will not move without data)
+        marks = {s: f"{f!r}|{self.last_id[s]}|{int(self._settled(s))}" for s, f in self.frontiers().items()}
+        changed = {s: m for s, m in marks.items() if m != self._published.get(s)}
+        if changed:
+            pipe.hset(K.FLOW_FRONTIER, mapping={str(s): m for s, m in changed.items()})
+        reply, *rest = pipe.execute()
+        self._published.update(changed)
         self.drained = True
-        out = self._expired(moved, popped, limit)
+        out = self._expired(due, rest[: len(due)], limit)
         by_stream = {self.keys.log(s): s for s in self.shards}
         reply = reply or []
+        read_full: set[int] = set()
         for stream, entries in reply.items() if isinstance(reply, dict) else reply:  # RESP3 or RESP2
             shard = by_stream[stream.decode()]
-            self.drained = self.drained and len(entries) < count
+            if len(entries) >= count:
+                read_full.add(shard)
+                self.drained = False
+            t = self.time[shard]
             for entry_id, fields in entries:
                 record, accepted = decode_log(fields[1])  # every entry holds one field, `r`
                 last = entry_id.decode()
                 ts = getattr(record, "ts", None)
-                if ts is not None and ts > self.watermark[shard]:
-                    self.watermark[shard] = ts
+                if isinstance(record, ClockRecord):
+                    t = t.idle(record.ts)
+                elif ts is not None:
+                    t = t.seen(record.account_id, ts)
                 out.append(LogItem(shard, last, accepted, record))
+                if isinstance(record, DecisionRecord):
+                    out += _late_expiries(shard, record, t.timers_done)
+            self.time[shard] = t
             self.last_id[shard] = last
+        if self.wall_clock:  # a drained shard is idle, not behind: it follows the server's clock
+            for s in self.shards:
+                if s not in read_full:
+                    self.time[s] = self.time[s].idle(polled_at)
         return out
 
-    def _expired(self, shards: list[int], popped: list[list[bytes]], limit: int) -> list[LogItem]:
-        """Decisions whose attribution windows closed before their shard's watermark, at most
-        TIMERS_PER_POLL over the shards (a shard with more due is popped again next poll)."""
+    def _expired(
+        self, shards: list[int], replies: list[list[tuple[bytes, float]]], limit: int
+    ) -> list[LogItem]:
+        """Decisions whose windows closed by their shard's timer watermark, at most
+        TIMERS_PER_POLL over the shards (a shard with more due is read again next poll)."""
         items = []
-        for s, due in zip(shards, popped, strict=True):
-            if len(due) < 2 * limit:  # all that was due is out
-                self._timers_checked[s] = self.watermark[s]
-            else:
+        for s, due in zip(shards, replies, strict=True):
+            t = self.time[s]
+            complete = len(due) < limit
+            if not complete:
                 self.drained = False
-            for member, deadline in zip(due[::2], due[1::2], strict=True):
-                decision_id, _, account_id = member.decode().partition("|")
+            self.time[s] = t.timers_read(
+                [score for _m, score in due], t.timer_watermark(self.lateness) if complete else None
+            )
+            for member, deadline in due:
+                decision_id, account_id = member.decode().split("|")[:2]
                 items.append(LogItem(s, None, None, ExpireRecord(decision_id, account_id, float(deadline))))
         return items
+
+    def trim_timers(self, before: dict[int, float]) -> None:
+        """Drop the timers scored below `before` (a read position every snapshot since has
+        passed): no resume needs them again. Members at or above a position stay, so the
+        count of those read at it (the offset) stays right."""
+        pipe = self.r.pipeline(transaction=False)
+        for s, done in before.items():
+            if done != NEVER:
+                pipe.zremrangebyscore(self.keys.timers(s), "-inf", f"({done!r}")
+        pipe.execute()
+
+
+def _late_expiries(shard: int, d: DecisionRecord, timers_done: float) -> list[LogItem]:
+    """A decision whose windows the timers have already passed closes as soon as it is read."""
+    out = []
+    for deadline in sorted({d.deadline, d.response_deadline or d.deadline}):
+        if deadline <= timers_done:
+            out.append(LogItem(shard, None, None, ExpireRecord(d.decision_id, d.account_id, deadline)))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,11 +218,13 @@ class FeatureWrite:
     boost: bool = False  # a digital contact failed and no call has followed yet
     account: AccountRecord | None = None  # the account's latest upload, for call campaigns
     upload: bool = False  # this write comes from an upload (campaign membership may change)
+    ts: float | None = None  # the record's event time (None: an upload, which has none)
+    current: AccountFeatures | None = None  # the account's features after the record
 
 
 class QueueWriter:
-    """The dataflow's side of the call campaigns: the documents and features of changed
-    accounts (one round trip), then their new priorities (one round trip)."""
+    """The dataflow's side of the call campaigns: their definitions, the published models
+    their priorities are computed with, and the new priorities (one round trip)."""
 
     def __init__(self, client: redis.Redis, keys: K.Keys) -> None:
         self.r = client
@@ -150,11 +240,8 @@ class QueueWriter:
             return version, None
         return version, {k.decode(): v for k, v in self.r.hgetall(K.CAMPAIGNS).items()}
 
-    def rows(self, account_ids: list[str]) -> list[tuple[bytes | None, bytes | None]]:
-        pipe = self.r.pipeline(transaction=False)
-        for a in account_ids:
-            pipe.hmget(self.keys.account(a), "doc", "feat")
-        return [(doc, feat) for doc, feat in pipe.execute()]
+    def model_data(self, version: str) -> bytes | None:
+        return model_data(self.r, version)
 
     def enqueue(self, items: list[tuple[str, str, float | None, bool]]) -> None:
         pipe = self.r.pipeline(transaction=False)
@@ -206,19 +293,29 @@ class FeatureWriter:
         return accepted
 
 
-def stored_offsets(client: redis.Redis) -> dict[int, str]:
-    return {int(k): v.decode() for k, v in client.hgetall(K.FLOW_OFFSETS).items()}
+_PUBLISH = resources.files("connectors").joinpath("lua/publish_model.lua").read_text()
 
 
-def publish_model(client: redis.Redis, blob: bytes) -> str:
-    seq = int(client.incr(f"{K.PREFIX}:model:seq"))
-    version = f"m-{seq:06d}"
-    pipe = client.pipeline(transaction=True)
-    pipe.set(K.MODEL_BLOB, blob)
-    pipe.set(K.MODEL_VERSION, version)
-    pipe.execute()
-    return version
+def publish_model(client: redis.Redis, pub: Publication, retention_s: float) -> bool:
+    """Keep a published version for `retention_s` and make it current (unless a later one
+    is); True when it became current."""
+    fields = {
+        "data": pub.data,
+        "as_of": repr(pub.as_of),
+        "examples_learned": pub.examples_learned,
+        "observations_learned": pub.observations_learned,
+        "reason": pub.reason,
+        "published_at": repr(time.time()),
+    }
+    flat = [x for pair in fields.items() for x in pair]
+    seq = int(pub.version.rsplit("-", 1)[1])
+    keys = [K.model(pub.version), K.MODEL_VERSION, K.MODEL_INDEX]
+    return bool(client.eval(_PUBLISH, 3, *keys, pub.version, seq, int(retention_s), repr(time.time()), *flat))
 
 
-def published_model(client: redis.Redis) -> bytes | None:
-    return client.get(K.MODEL_BLOB)
+def write_frontier(client: redis.Redis, frontier: Frontier) -> None:
+    client.set(K.MODEL_FRONTIER, f"{frontier.at!r}|{frontier.version}")
+
+
+def model_data(client: redis.Redis, version: str) -> bytes | None:
+    return client.hget(K.model(version), "data")

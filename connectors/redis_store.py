@@ -20,7 +20,7 @@ import orjson
 from connectors import addresses
 from connectors import keys as K
 from connectors.resp import NoScript, NotConnected, RespClient, RespError
-from features.records import KIND_OF, CancelRecord, Record
+from features.records import KIND_OF, CancelRecord, ClockRecord, Record
 from policy.base import Live, Lock, Promise
 from policy.caps import History, parse_contacts
 
@@ -161,6 +161,7 @@ class Reservation:
     expires_at: float = 0.0
     lock_start: float = 0.0  # the time the lock is judged from (engine.clock.Clock.lock_time)
     answer: bytes | None = None  # a request_id's decision: its answer, kept to answer a repeat
+    response_deadline: float | None = None  # the response window's end: a timer closes it too
 
     def cancel_record(self) -> bytes:
         """The log record that takes this reservation back (after an unknown outcome)."""
@@ -393,6 +394,7 @@ class RedisStore:
                         it.expires_at,
                         it.lock_start,
                         it.answer or "",
+                        "" if it.response_deadline is None else it.response_deadline,
                     ],
                 )
             )
@@ -589,17 +591,46 @@ class RedisStore:
         out = await self._run(commands, writes=True)
         return sum(int(a) for a, _ in out), sum(int(d) for _, d in out)
 
+    async def clock(self, ts: float) -> None:
+        """Tell every shard's log that the data's clock reached `ts` (clock = "data")."""
+        record = log_json(ClockRecord(ts))
+        await self._run(
+            [
+                ("XADD", self.keys.log(s), "MAXLEN", "~", self.log_maxlen, "*", "r", record)
+                for s in range(self.keys.shards)
+            ],
+            writes=True,
+        )
+
     # --- models and flow --------------------------------------------------------------------
 
     async def model_version(self) -> bytes | None:
         (version,) = await self._run([("GET", K.MODEL_VERSION)])
         return version
 
-    async def model_blob(self) -> tuple[bytes | None, bytes | None]:
-        _ok, _queued, _queued2, (version, blob) = await self._run(
-            [("MULTI",), ("GET", K.MODEL_VERSION), ("GET", K.MODEL_BLOB), ("EXEC",)]
+    async def model(self, version: str) -> dict[bytes, bytes]:
+        """A published version's data and facts (connectors/KEYS.md); {} when not kept."""
+        (flat,) = await self._run([("HGETALL", K.model(version))])
+        return _pairs(flat)
+
+    async def flow_progress(
+        self,
+    ) -> tuple[dict[int, tuple[float, str]], bytes | None, dict[int, float], list[str]]:
+        """How far the readers have read each shard (event time, and the last log entry that
+        covers: "" while timers due at its clock are still to be read), what the learner has
+        learned up to (`at|version`), how far each shard's campaign changes are placed, and
+        the last entry of each shard's log ("0-0": empty)."""
+        k = self.keys
+        read, learned, queued, *tails = await self._run(
+            [("HGETALL", K.FLOW_FRONTIER), ("GET", K.MODEL_FRONTIER), ("HGETALL", K.QUEUES_FRONTIER)]
+            + [("XREVRANGE", k.log(s), "+", "-", "COUNT", 1) for s in range(k.shards)]
         )
-        return version, blob
+        marks = {}
+        for shard, value in _pairs(read).items():
+            at, last, settled = value.decode().split("|")
+            marks[int(shard)] = (float(at), last if settled == "1" else "")
+        placed = {int(s): float(v) for s, v in _pairs(queued).items()}
+        return marks, learned, placed, [t[0][0].decode() if t else "0-0" for t in tails]
 
     async def flow_lag(self, now_ms: int) -> float:
         """Seconds since the oldest log entry the dataflow has not applied yet (0 if none)."""

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import math
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -36,6 +37,7 @@ from engine.webhooks import routes as webhook_routes
 from engine.wire import (
     Account,
     Check,
+    ClockRequest,
     DecideRequest,
     DialerNextRequest,
     RouteRequest,
@@ -43,6 +45,7 @@ from engine.wire import (
     decode_items,
 )
 from features.records import AccountRecord, CancelRecord
+from models.contact import loads_data
 
 log = logging.getLogger("cadencia.api")
 T = TypeVar("T")
@@ -67,7 +70,7 @@ class Api:
         self.settings = settings
         self.store = store
         self.metrics = metrics
-        self.models = models or ModelHolder()
+        self.models = models or ModelHolder(settings.routing)
         self.campaigns = CampaignBook()
         self.enrolments: dict[str, Enrolment] = {}  # campaigns this process is enrolling
         self.tasks: set[asyncio.Task[None]] = set()
@@ -134,6 +137,7 @@ class Api:
                         a.country,
                         _segment(a.attributes),
                         a.balance,
+                        tuple((p.id, p.type, p.channels) for p in a.contact_points),
                     ),
                 )
                 for a in accounts
@@ -346,7 +350,10 @@ class Api:
         return json_response(answer)
 
     def carrier_gauges(self) -> None:
-        """Answer ratios and breakers of the model just loaded (labels: carrier and network)."""
+        """Answer ratios and breakers of the model just loaded (labels: carrier and network),
+        and its version number."""
+        version = self.models.scorer.version
+        self.metrics.model_version.set(int(version.rsplit("-", 1)[1]) if version[-1:].isdigit() else 0)
         router = self.models.scorer.router
         for (carrier, network), asr in router.asr_table(router.clock()).items():
             self.metrics.carrier_answer_ratio.labels(carrier, network).set(asr)
@@ -360,6 +367,15 @@ class Api:
         result = await ingest_events(self.store, self.metrics, self.settings.clock, body, content_type)
         return json_response(result, 202)
 
+    async def post_clock(self, request: Request) -> Response:
+        """clock = "data": a replay says how far its time has got, so every shard's clock moves
+        on (attribution windows close, learning proceeds) without a record of its own."""
+        req = one(*await self._decode(request, ClockRequest, self._now_check), "clock")
+        if self.settings.clock.bounded:
+            raise Conflict('[server] clock = "wall": the server\'s clock moves every shard; nothing to post')
+        await self.store.clock(req.now.timestamp())
+        return json_response({"now": iso(req.now.timestamp())}, 202)
+
     # --- operations -------------------------------------------------------------------------
 
     async def metrics_text(self, _request: Request) -> Response:
@@ -371,14 +387,60 @@ class Api:
     async def readyz(self, _request: Request) -> Response:
         checks: dict[str, Any] = {"redis": await self.store.ping(), "models": self.models.loaded}
         checks["model_version"] = self.models.scorer.version  # the one this process serves
+        checks["examples_learned"] = self.models.examples_learned
         if checks["redis"]:
             lag = await self.store.flow_lag(int(time.time() * 1000))
             checks["flow_lag_s"] = round(lag, 3)
             checks["flow"] = lag <= self.settings.flow.lag_limit_s
             published = await self.store.model_version()
             checks["published_model_version"] = published.decode() if published else None
+            if published and published.decode() != checks["model_version"]:
+                self.models.wake.set()  # a replay waiting on readiness need not wait for the poll
+            read, learned, queued, tails = await self.store.flow_progress()
+            # event time: the log read up to (every shard), learned up to, and the campaign
+            # queues placed up to (the shards holding campaign accounts)
+            everywhere = len(read) == self.store.keys.shards
+            finite = [at for at, _last in read.values() if at != math.inf]  # inf: a shard with no record
+            read_at = min(finite) if everywhere and finite else None
+            learned_at = float(learned.split(b"|")[0]) if learned else None
+            checks["read_through"] = iso(read_at)
+            checks["learned_through"] = iso(learned_at)
+            checks["queued_through"] = iso(min(queued.values())) if queued else None
+            # every log entry read and learned from, every campaign change placed, and this
+            # process serves the newest model: what a replay waits for before its next step
+            whole_log = everywhere and all(
+                read[shard][1] == tail for shard, tail in enumerate(tails) if tail != "0-0"
+            )
+            checks["caught_up"] = bool(
+                lag == 0.0
+                and whole_log
+                and learned_at == read_at
+                and all(at >= read_at for at in queued.values())
+                and checks["published_model_version"] in (None, checks["model_version"])
+            )
         ok = bool(checks["redis"] and checks["models"] and checks.get("flow"))
         return json_response({"ready": ok, **checks}, 200 if ok else 503)
+
+    async def get_model(self, request: Request) -> Response:
+        version = request.path_params["version"]
+        meta = await self.store.model(version)
+        if not meta:
+            raise NotFound(
+                f"model {version!r} is not kept (unknown, or older than [flow] model_retention_days)"
+            )
+        data = loads_data(meta[b"data"])
+        return json_response(
+            {
+                "version": version,
+                "as_of": iso(float(meta[b"as_of"])),
+                "published_at": iso(float(meta[b"published_at"])),
+                "examples_learned": int(meta[b"examples_learned"]),
+                "observations_learned": int(meta[b"observations_learned"]),
+                "reason": meta[b"reason"].decode(),
+                "serving": version == self.models.scorer.version,
+                "model": data,
+            }
+        )
 
     async def openapi_json(self, _request: Request) -> Response:
         return json_response(openapi.document())
@@ -436,9 +498,11 @@ def build_app(
         Route("/v1/campaigns/{campaign}", ep(api.get_campaign, READ), methods=["GET"]),
         Route("/v1/campaigns/{campaign}", ep(api.delete_campaign, ADMIN), methods=["DELETE"]),
         Route("/v1/events", events, methods=["POST"]),
+        Route("/v1/clock", ep(api.post_clock, GATEWAY), methods=["POST"]),
         Route("/metrics", api.metrics_text, methods=["GET"]),
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
+        Route("/v1/models/{version}", ep(api.get_model, READ), methods=["GET"]),
         Route("/openapi.json", api.openapi_json, methods=["GET"]),
         *webhook_routes(settings, store, metrics),
     ]

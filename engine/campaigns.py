@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -72,15 +73,44 @@ def priority(
     """The account's priority in the campaign; None when it is not in it."""
     if not campaign.active or not matches(campaign.filter, account):
         return None
+    balance = settings.money.to_base(account.balance, account.currency)
+    points = [(p.id, p.type, p.channels) for p in account.contact_points]
+    return _value(campaign, balance, account.days_past_due, points, served, scorer, settings, boost)
+
+
+def record_priority(
+    campaign: Campaign,
+    account: AccountRecord,
+    served: dict[str, Any] | None,
+    scorer: Scorer,
+    settings: Settings,
+    boost: bool = False,
+) -> float | None:
+    """`priority` from what the dataflow keeps of the account (its latest upload)."""
+    if not campaign.active or not in_campaign(campaign, account):
+        return None
+    dpd, points = account.days_past_due, account.points
+    return _value(campaign, account.balance, dpd, points, served, scorer, settings, boost)
+
+
+def _value(
+    campaign: Campaign,
+    balance: float,  # base currency
+    days_past_due: int,
+    points: Sequence[tuple[str, str, Sequence[str]]],  # (id, type, channels)
+    served: dict[str, Any] | None,
+    scorer: Scorer,
+    settings: Settings,
+    boost: bool,
+) -> float | None:
     now = (served or {}).get("as_of") or 0.0
     view = read(served, now, settings.flow.half_life_days * 86400)
-    bucket = dpd_bucket(account.days_past_due)
-    balance = settings.money.to_base(account.balance, account.currency)
+    bucket = dpd_bucket(days_past_due)
     channel = campaign.channel
     numbers = [
-        (onehot_keys(channel, bucket, p.type), numeric_x(view, channel, p.id, balance))
-        for p in account.contact_points
-        if channel in p.channels
+        (onehot_keys(channel, bucket, kind), numeric_x(view, channel, pid, balance))
+        for pid, kind, channels in points
+        if channel in channels
     ]
     cost, _carrier = settings.contact_costs[channel]
     value = call_priority(

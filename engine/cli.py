@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import signal
 import sys
 
@@ -32,7 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--host")
     run.add_argument("--port", type=int)
     run.add_argument("--workers", type=int, help="API worker processes")
-    run.add_argument("--flow-state-dir", help="bytewax recovery store (default: [flow] state_dir)")
+    run.add_argument(
+        "--data-dir",
+        help="the embedded Redis's data and the dataflow's recovery store (default: [server] data_dir)",
+    )
+    run.add_argument("--flow-state-dir", help="bytewax recovery store (default: <data dir>/flow)")
     demo = run.add_mutually_exclusive_group()
     demo.add_argument(
         "--demo",
@@ -57,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cadencia: {exc}", file=sys.stderr)
         return 2
     demo = args.demo if args.demo is not None else args.config is None
+    data_dir = args.data_dir or settings.server.data_dir
+    if demo:  # the demo starts over every run: a world of its own, in a directory of its own
+        data_dir = os.path.join(data_dir, "demo")
+        shutil.rmtree(data_dir, ignore_errors=True)
     plan = Plan(
         config=os.path.abspath(config),
         redis_url=args.redis_url or settings.redis.url,
@@ -64,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port if args.port is not None else settings.server.port,
         workers=args.workers or settings.server.workers,
         flow_state_dir=args.flow_state_dir or settings.flow.state_dir,
+        data_dir=data_dir,
     )
     # Ctrl-C (SIGINT) stops the engine even when it was started in the background by a
     # non-interactive shell, which hands its children SIGINT ignored
@@ -81,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             f"cadencia is serving on {sup.base_url} (metrics at {sup.base_url}/metrics); Ctrl-C stops it",
             flush=True,
         )
-        sup.watch()
-        return 0
+        return sup.watch()
     finally:
         sup.stop()
 

@@ -47,7 +47,7 @@ class Clock:
                 "index": index,
                 "field": field,
                 "message": f"{abs(skew):.0f} s {side} the server's clock; the limit is "
-                f"[server] max_skew_s = {self.max_skew_s:g} (clock = \"wall\")",
+                f'[server] max_skew_s = {self.max_skew_s:g} (clock = "wall")',
             }
         return None
 
@@ -58,7 +58,7 @@ class Clock:
                 "index": index,
                 "field": field,
                 "message": f"{ts - now:.0f} s ahead of the server's clock; the limit is "
-                f"[server] max_skew_s = {self.max_skew_s:g} (clock = \"wall\")",
+                f'[server] max_skew_s = {self.max_skew_s:g} (clock = "wall")',
             }
         return None
 

@@ -11,6 +11,7 @@ JSON array, or the single requests that reached the process together (`engine.co
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import replace
@@ -54,7 +55,7 @@ OWN_CONTACT_POINTS_ONLY = frozenset({"MX"})  # CONDUSEF: only the debtor's own c
 
 
 def iso(ts: float | None) -> str | None:
-    if ts is None:
+    if ts is None or not math.isfinite(ts):
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -393,5 +394,6 @@ def contact_answer(
         deadline=deadline,
         expires_at=expires,
         lock_start=now if lock_now is None else lock_now,
+        response_deadline=record.response_deadline,
     )
     return answer, reservation

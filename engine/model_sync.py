@@ -4,20 +4,24 @@ only when the version changes (never per request)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import pickle
 from collections.abc import Callable
 
 from connectors.redis_store import RedisStore, StoreUnavailable
-from models.contact import Scorer, initial_scorer
+from models.carriers import RouterConfig
+from models.contact import Scorer, initial_scorer, loads_data, scorer_from_data
 
 log = logging.getLogger("cadencia.models")
 
 
 class ModelHolder:
-    def __init__(self) -> None:
+    def __init__(self, routing: RouterConfig | None = None) -> None:
         self.scorer: Scorer = initial_scorer()
+        self.routing = routing or RouterConfig()
         self.loaded = False  # a first look at Redis succeeded
+        self.examples_learned = 0  # of the model served
+        self.wake = asyncio.Event()  # set: look now (readiness saw a newer version published)
 
     async def refresh(self, store: RedisStore) -> bool:
         """Load the published model if its version differs; True when it changed."""
@@ -25,11 +29,12 @@ class ModelHolder:
         self.loaded = True
         if version is None or version.decode() == self.scorer.version:
             return False
-        version, blob = await store.model_blob()
-        if version is None or blob is None:
+        meta = await store.model(version.decode())
+        if b"data" not in meta:
             return False
-        models = pickle.loads(blob)  # published by our own dataflow into our own Redis
-        self.scorer = models.scorer(version.decode())
+        # plain data (models/contact.py), never code: whoever can write to Redis cannot run any here
+        self.scorer = scorer_from_data(loads_data(meta[b"data"]), version.decode(), self.routing)
+        self.examples_learned = int(meta.get(b"examples_learned", b"0"))
         log.info("model %s loaded", self.scorer.version)
         return True
 
@@ -44,4 +49,6 @@ class ModelHolder:
                 pass  # /readyz reports Redis; keep serving the model we have
             except Exception:  # a bad blob must not kill the poller
                 log.exception("could not load the published model")
-            await asyncio.sleep(interval_s)
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), interval_s)

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from engine.campaigns import Campaign
-from engine.wire import Account, DecideRequest, DialerNextRequest, EventIn, RouteRequest
+from engine.wire import Account, ClockRequest, DecideRequest, DialerNextRequest, EventIn, RouteRequest
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -132,10 +132,11 @@ def _webhooks(json_ok: dict[str, Any], bearer: list[dict[str, Any]]) -> dict[str
 
 @cache
 def document() -> dict[str, Any]:
-    (account, decide, event, campaign, dialer_next, route), components = msgspec.json.schema_components(
-        [Account, DecideRequest, EventIn, Campaign, DialerNextRequest, RouteRequest],
+    structs = [Account, DecideRequest, EventIn, Campaign, DialerNextRequest, RouteRequest, ClockRequest]
+    schemas, components = msgspec.json.schema_components(structs,
         ref_template="#/components/schemas/{name}",
     )
+    account, decide, event, campaign, dialer_next, route, clock = schemas
     components["Error"] = {
         "type": "object",
         "required": ["error"],
@@ -243,6 +244,22 @@ def document() -> dict[str, Any]:
                 ),
             }
         },
+        "/v1/clock": {
+            "post": {
+                "summary": 'clock = "data" only: every outcome before `now` is posted; each shard\'s '
+                "event time moves there (409 in wall mode)",
+                "security": bearer,
+                "requestBody": _one(clock["$ref"]),
+                "responses": _responses(accepted, 400, 401, 403, 409, 413, 422, 503),
+            }
+        },
+        "/v1/models/{version}": {
+            "get": {
+                "summary": "A published model version: when, from how many examples, and its weights",
+                "security": bearer,
+                "responses": _responses(json_ok, 401, 404, 503),
+            }
+        },
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
         "/readyz": {
@@ -258,6 +275,7 @@ def document() -> dict[str, Any]:
         "/v1/accounts/{account_id}/timeline",
         "/v1/decisions/{decision_id}/cancel",
         "/v1/campaigns/{campaign}",
+        "/v1/models/{version}",
     ):
         name = path.split("{")[1].split("}")[0]
         for op in paths[path].values():

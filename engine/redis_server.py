@@ -35,6 +35,7 @@ class RedisServer:
         self.port = port or free_port()
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="cadencia-redis-")
         self.dir = Path(data_dir or self._tmp.name)  # type: ignore[union-attr]
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.persist = persist
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -52,9 +53,13 @@ class RedisServer:
             "--dir",
             str(self.dir),
             "--save",
-            "60 1000" if self.persist else "",
+            "",
+            # persisted: every write in the append-only file, fsynced every second (a crash of
+            # the machine loses at most the last second; a restart of redis-server nothing)
             "--appendonly",
-            "no",
+            "yes" if self.persist else "no",
+            "--appendfsync",
+            "everysec",
             "--protected-mode",
             "yes",
             "--loglevel",

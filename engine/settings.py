@@ -39,6 +39,7 @@ class ServerSettings:
     workers: int = 1
     max_body_bytes: int = 4 * 1024 * 1024
     clock: str = "wall"  # "wall": request and event times bounded by the server's; "data": the data's
+    data_dir: str = "cadencia-data"  # the embedded Redis's AOF and the dataflow's recovery store
     max_skew_s: float = 300.0  # wall mode: how far a request's `now` (or an event's `ts`, ahead) may stray
 
 
@@ -112,12 +113,21 @@ class DecisionSettings:
 @dataclass(frozen=True)
 class FlowSettings:
     half_life_days: float = 14.0
-    publish_interval_s: float = 1.0  # how often a changed model is published
+    # a model is published when the learning frontier crosses a multiple of this much event
+    # time (and at once when a carrier's breaker opens or closes)
+    publish_interval_s: float = 60.0
     lag_limit_s: float = 5.0  # /readyz fails when the dataflow is further behind than this
-    epoch_interval_s: float = 2.0  # bytewax snapshot cadence
-    state_dir: str | None = None  # bytewax recovery store; None: no recovery
+    epoch_interval_s: float = 1.0  # bytewax snapshot cadence; learning waits up to one epoch
+    state_dir: str | None = None  # bytewax recovery store; default: <[server] data_dir>/flow
     source_partitions: int = 1  # groups of shards read together; = shards on Redis Cluster
     poll_linger_ms: float = 5.0  # after a read that drains the log, records gather this long
+    # an attribution window closes this long (event time) after its deadline: an outcome
+    # reported up to this late still counts in it
+    allowed_lateness_s: float = 300.0
+    # how long (event time) the learner waits for out-of-order outcomes before it learns in
+    # event-time order; a carrier's breaker reacts this much (plus an epoch) after the failures
+    reorder_s: float = 2.0
+    model_retention_days: float = 30.0  # every published model version is kept this long
 
 
 @dataclass(frozen=True)

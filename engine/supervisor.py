@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 
 from engine.redis_server import RedisServer, free_port
 
+# the dataflow's exit code when starting would be wrong (engine/flowmain.py: a recovery store
+# of another Redis); restarting cannot help, so `cadencia run` stops with it
+REFUSED = 3
+
 log = logging.getLogger("cadencia")
 
 
@@ -26,6 +30,7 @@ class Plan:
     port: int
     workers: int
     flow_state_dir: str | None = None
+    data_dir: str = "cadencia-data"  # the embedded Redis's data and the dataflow's recovery store
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -60,15 +65,15 @@ class Supervisor:
         env["CADENCIA_CONFIG"] = self.plan.config
         env["CADENCIA_REDIS_URL"] = self.redis_url or ""
         env["PROMETHEUS_MULTIPROC_DIR"] = self.metrics_dir.name
-        if self.plan.flow_state_dir:
-            env["CADENCIA_FLOW_STATE_DIR"] = self.plan.flow_state_dir
+        env["CADENCIA_FLOW_STATE_DIR"] = self.plan.flow_state_dir or os.path.join(self.plan.data_dir, "flow")
         return env
 
     def start(self) -> None:
         if not self.redis_url:
-            self.redis = RedisServer().start()
+            where = os.path.join(self.plan.data_dir, "redis")
+            self.redis = RedisServer(data_dir=where, persist=True).start()
             self.redis_url = self.redis.url
-            log.info("started a private redis-server at %s", self.redis_url)
+            log.info("started a private redis-server at %s (its data in %s)", self.redis_url, where)
         if self.plan.port == 0:
             self.plan.port = free_port()
         elif not port_free(self.plan.host, self.plan.port):
@@ -126,8 +131,8 @@ class Supervisor:
             time.sleep(0.1)
         raise RuntimeError(f"the API did not answer on {self.base_url} within {timeout_s}s")
 
-    def watch(self) -> None:
-        """Block until SIGINT/SIGTERM, restarting the dataflow if it dies."""
+    def watch(self) -> int:
+        """Block until SIGINT/SIGTERM, restarting the dataflow if it dies; the exit code."""
         signal.signal(signal.SIGTERM, lambda *_: self._request_stop())
         backoff = 1.0
         try:
@@ -136,7 +141,10 @@ class Supervisor:
                 if self.api is not None and self.api.poll() is not None:
                     code = self.api.returncode
                     (log.info if code == 0 else log.error)("the API exited with code %s; stopping", code)
-                    return
+                    return code
+                if self.flow is not None and self.flow.poll() == REFUSED:
+                    log.error("the dataflow refused to start (see above); stopping")
+                    return REFUSED
                 if self.flow is not None and self.flow.poll() is not None:
                     log.error(
                         "the dataflow exited with code %s; restarting in %.0fs", self.flow.returncode, backoff
@@ -146,6 +154,7 @@ class Supervisor:
                     self._start_flow()
         except KeyboardInterrupt:
             pass
+        return 0
 
     def _request_stop(self) -> None:
         self.stopping = True

@@ -63,6 +63,10 @@ class DialerNextRequest(msgspec.Struct, frozen=True):
     now: datetime | None = None
 
 
+class ClockRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    now: datetime  # clock = "data": the time the replay has reached
+
+
 class RouteRequest(msgspec.Struct, frozen=True):
     address: Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
     channel: Literal["voice", "ivr", "sms"] = "voice"

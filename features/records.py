@@ -57,6 +57,8 @@ class AccountRecord:
     country: str = ""
     segment: str | None = None
     owed: float = 0.0  # the balance in the account's own currency
+    # (id, type, channels) of every contact point: what a call campaign's priority needs
+    points: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +100,16 @@ class ExpireRecord:
     ts: float
 
 
-Record = Event | AccountRecord | DecisionRecord | CancelRecord | ExpireRecord
+@dataclass(frozen=True, slots=True)
+class ClockRecord:
+    """The data's clock reached `ts` (clock = "data": a replay says how far it has got, so
+    shards with no record of their own move on too). It belongs to no account."""
+
+    ts: float
+    account_id: str = ""
+
+
+Record = Event | AccountRecord | DecisionRecord | CancelRecord | ExpireRecord | ClockRecord
 
 KINDS: dict[str, type] = {
     "e": Event,
@@ -106,6 +117,7 @@ KINDS: dict[str, type] = {
     "d": DecisionRecord,
     "c": CancelRecord,
     "x": ExpireRecord,
+    "t": ClockRecord,
 }
 KIND_OF = {cls: kind for kind, cls in KINDS.items()}
 
@@ -140,4 +152,5 @@ def from_log(raw: dict[str, Any]) -> Record:
     raw.pop("acc", None)  # acceptance time, read by the sink for lag
     if cls is AccountRecord:
         raw["contact_points"] = tuple(raw.get("contact_points", ()))
+        raw["points"] = tuple((i, t, tuple(ch)) for i, t, ch in raw.get("points", ()))
     return cls(**raw)

@@ -36,6 +36,8 @@ class Example:
     dpd_bucket: str
     hour: int
     decision_id: str
+    account_id: str = ""
+    closes_at: float = 0.0  # the end of the window this example closed (event time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +55,10 @@ class Attribution:
 
 
 def _example(d: DecisionRecord, head: str, y: bool) -> Example:
-    return Example(head, d.x, y, d.channel, d.template, d.dpd_bucket, d.hour, d.decision_id)
+    closes = _response_deadline(d) if head == "response" else d.deadline
+    return Example(
+        head, d.x, y, d.channel, d.template, d.dpd_bucket, d.hour, d.decision_id, d.account_id, closes
+    )
 
 
 def _response_deadline(d: DecisionRecord) -> float:

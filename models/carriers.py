@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from features.outcomes import DEAD_NUMBER_SIP
 
@@ -61,6 +61,7 @@ class Observation:
     answered: bool  # calls: answered (any party); messages: delivered or read
     sip_code: int | None = None  # for messages: a 5xx error code the gateway reported
     works: bool = True  # the outcome shows the carrier carried the attempt (resets a breaker's run)
+    event_id: str = ""  # the event it came from: orders observations of one instant
 
     @property
     def carrier_failure(self) -> bool:
@@ -81,6 +82,7 @@ def observation(
     sip_code: int | None,
     config: RouterConfig,
     error_code: str | None = None,
+    event_id: str = "",
 ) -> Observation | None:
     """What a call or message event teaches the router, or None when it teaches nothing (no
     carrier, a status that is not final, a dead number, which is no carrier's fault).
@@ -104,7 +106,7 @@ def observation(
     else:
         return None
     band = band_of(hour, config.band_hours)
-    return Observation(carrier, network or ANY_NETWORK, band, ts, answered, sip_code, works)
+    return Observation(carrier, network or ANY_NETWORK, band, ts, answered, sip_code, works, event_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +188,30 @@ class CarrierRouter:
             return False
         self.breakers[key] = Breaker(0, None, max(b.last_at, o.ts))
         return b.opened_at is not None
+
+    # --- as data (what the dataflow publishes; nothing executable) -----------------------------
+
+    def to_data(self) -> dict[str, list[list[Any]]]:
+        return {
+            "cells": [[n, b, c, e.answers, e.failures, e.at] for (n, b, c), e in sorted(self.cells.items())],
+            "breakers": [
+                [c, n, br.run, br.opened_at, br.last_at] for (c, n), br in sorted(self.breakers.items())
+            ],
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, list[list[Any]]], config: RouterConfig) -> CarrierRouter:
+        return cls(
+            config,
+            {
+                (str(n), int(b), str(c)): Evidence(float(a), float(f), float(at))
+                for n, b, c, a, f, at in data["cells"]
+            },
+            {
+                (str(c), str(n)): Breaker(int(run), None if opened is None else float(opened), float(last))
+                for c, n, run, opened, last in data["breakers"]
+            },
+        )
 
     # --- routing (API processes; read-only) ---------------------------------------------------
 

@@ -3,16 +3,19 @@
 `response`: the chance a contact on channel c, at local hour h, through contact point p gets
 the debtor to engage. `pay`: given a response, the chance it brings a promise or a payment. Both are River
 `LogisticRegression`s over the inputs of `models.candidates`. The dataflow owns the learning
-copy; API processes load a published pickle and score with `Scorer`, a snapshot of weights
-(no River call on the hot path, and nothing a request could mutate).
+copy; API processes load the published data (`to_data`: plain data, never a pickle: nothing
+read from Redis is code) and score with `Scorer`, a snapshot of weights (no River call on the
+hot path, and nothing a request could mutate).
 """
 
 from __future__ import annotations
 
-import copy
 import math
+import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
+import msgspec
 import numpy as np
 from river import linear_model, optim
 
@@ -97,29 +100,64 @@ class ContactModels:
                 )
         self.updates += 1
 
-    def scorer(self, version: str) -> Scorer:
-        weights = {h: dict(m.weights) for h, m in self.heads.items()}
-        hour_weights = {
-            h: np.array([[w.get(f"ch={c}|h={hour}", 0.0) for hour in range(24)] for c in CHANNELS])
-            for h, w in weights.items()
+    def to_data(self) -> dict[str, Any]:
+        """What serving needs, as plain data (no code: API processes load it from Redis)."""
+        return {
+            "format": DATA_FORMAT,
+            "heads": {
+                h: {"weights": dict(m.weights), "intercept": float(m.intercept)}
+                for h, m in self.heads.items()
+            },
+            "cells": dict(self.cells),
+            "templates": self.templates.to_data(),
+            "templates_prior": [self.templates.prior_successes, self.templates.prior_failures],
+            "router": self.router.to_data(),
+            "updates": self.updates,
         }
-        evidence = np.array(
-            [[self.cells.get(cell(c, hour), 0) for hour in range(24)] for c in CHANNELS], dtype=float
-        )
-        heads = ("response", "pay")  # the order of the stacked arrays below
-        return Scorer(
-            head_terms=np.stack([hour_weights[h] + float(self.heads[h].intercept) for h in heads]),
-            affinity_weights=np.array([weights[h].get("acct_hour", 0.0) for h in heads])[:, None, None],
-            point_hour_weights=np.array([weights[h].get("pt_rpc_hour", 0.0) for h in heads])[:, None, None],
-            version=version,
-            weights=weights,
-            intercepts={h: float(m.intercept) for h, m in self.heads.items()},
-            cells=dict(self.cells),
-            templates=copy.deepcopy(self.templates),  # a snapshot: learning goes on in the dataflow
-            hour_weights=hour_weights,
-            evidence_grid=evidence,
-            router=copy.deepcopy(self.router),
-        )
+
+    def scorer(self, version: str) -> Scorer:
+        return scorer_from_data(self.to_data(), version, self.router.config)
+
+
+DATA_FORMAT = 1
+
+
+def dumps_data(data: dict[str, Any]) -> bytes:
+    return zlib.compress(msgspec.msgpack.encode(data), 6)
+
+
+def loads_data(blob: bytes) -> dict[str, Any]:
+    data = msgspec.msgpack.decode(zlib.decompress(blob))
+    if not isinstance(data, dict) or data.get("format") != DATA_FORMAT:
+        raise ValueError("not a cadencia model (format 1)")
+    return data
+
+
+def scorer_from_data(data: dict[str, Any], version: str, routing: RouterConfig | None = None) -> Scorer:
+    """A serving snapshot of published model data."""
+    weights = {h: dict(v["weights"]) for h, v in data["heads"].items()}
+    intercepts = {h: float(v["intercept"]) for h, v in data["heads"].items()}
+    cells = {str(k): int(v) for k, v in data["cells"].items()}
+    hour_weights = {
+        h: np.array([[w.get(f"ch={c}|h={hour}", 0.0) for hour in range(24)] for c in CHANNELS])
+        for h, w in weights.items()
+    }
+    evidence = np.array([[cells.get(cell(c, hour), 0) for hour in range(24)] for c in CHANNELS], dtype=float)
+    heads = ("response", "pay")  # the order of the stacked arrays below
+    prior_s, prior_f = data["templates_prior"]
+    return Scorer(
+        head_terms=np.stack([hour_weights[h] + intercepts[h] for h in heads]),
+        affinity_weights=np.array([weights[h].get("acct_hour", 0.0) for h in heads])[:, None, None],
+        point_hour_weights=np.array([weights[h].get("pt_rpc_hour", 0.0) for h in heads])[:, None, None],
+        version=version,
+        weights=weights,
+        intercepts=intercepts,
+        cells=cells,
+        templates=TemplateBandit.from_data(data["templates"], prior_s, prior_f),
+        hour_weights=hour_weights,
+        evidence_grid=evidence,
+        router=CarrierRouter.from_data(data["router"], routing or RouterConfig()),
+    )
 
 
 @dataclass(frozen=True)

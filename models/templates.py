@@ -32,6 +32,15 @@ class TemplateBandit:
         p = a / (a + b)
         return {False: 1.0 - p, True: p}
 
+    def to_data(self) -> list[list[Any]]:
+        return [[c, b, t, s, f] for (c, b, t), (s, f) in sorted(self._counts.items())]
+
+    @classmethod
+    def from_data(cls, rows: list[list[Any]], prior_successes: float = 1.0, prior_failures: float = 9.0):
+        bandit = cls(prior_successes, prior_failures)
+        bandit._counts = {(str(c), str(b), str(t)): (float(s), float(f)) for c, b, t, s, f in rows}
+        return bandit
+
     def choose(
         self, channel: str, bucket: str, templates: Sequence[str], z: Sequence[float]
     ) -> tuple[str, float]:
@@ -45,3 +54,4 @@ class TemplateBandit:
             if draw > best_draw:
                 best, best_draw = template, draw
         return best, best_draw
+

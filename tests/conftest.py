@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -81,6 +82,7 @@ attribution_hours = 24
 [flow]
 publish_interval_s = 0.2
 epoch_interval_s = 0.5
+reorder_s = 0.0  # the tests' events come in time order: learn as soon as the data says
 """
 
 
@@ -204,8 +206,9 @@ class FlowProcess:
     def __init__(self, config_path: Path, redis_url: str, state_dir: Path | None = None) -> None:
         self.env = dict(os.environ, CADENCIA_CONFIG=str(config_path), CADENCIA_REDIS_URL=redis_url)
         self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        if state_dir is not None:
-            self.env["CADENCIA_FLOW_STATE_DIR"] = str(state_dir)
+        # recovery is always on: each process gets its own store unless a test shares one
+        self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="cadencia-flow-"))
+        self.env["CADENCIA_FLOW_STATE_DIR"] = str(self.state_dir)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> FlowProcess:

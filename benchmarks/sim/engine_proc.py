@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import http.client
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +24,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @contextlib.contextmanager
 def cadencia_run(config: Path, redis_url: str | None = None, timeout_s: float = 60.0) -> Iterator[str]:
-    """Start `cadencia run --config ... --no-demo` on a free port; yield its base URL."""
+    """Start `cadencia run --config ... --no-demo` on a free port, with a data directory of
+    its own (a run must never resume another's Redis or recovery store); yield its base URL."""
+    data_dir = tempfile.mkdtemp(prefix="cadencia-sim-")
     argv = [sys.executable, "-m", "engine.cli", "run", "--config", str(config), "--port", "0", "--no-demo"]
+    argv += ["--data-dir", data_dir]
     if redis_url:
         argv += ["--redis-url", redis_url]
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -41,7 +46,11 @@ def cadencia_run(config: Path, redis_url: str | None = None, timeout_s: float = 
                 break
         if url is None:
             raise RuntimeError("cadencia run did not start:\n" + "".join(lines[-30:]))
-        drain = subprocess.Popen(["cat"], stdin=proc.stdout, stdout=subprocess.DEVNULL)
+        # the engine's log, for when a run goes wrong (its path is printed with the URL)
+        log_path = Path(tempfile.gettempdir()) / f"cadencia-sim-{proc.pid}.log"  # kept after the run
+        with log_path.open("w") as log:
+            log.writelines(lines)
+            drain = subprocess.Popen(["cat"], stdin=proc.stdout, stdout=log)
         try:
             yield url
         finally:
@@ -60,6 +69,7 @@ def cadencia_run(config: Path, redis_url: str | None = None, timeout_s: float = 
             proc.wait(10)
         if proc.stdout:
             proc.stdout.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 class Http:

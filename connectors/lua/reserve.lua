@@ -6,7 +6,8 @@
 --       11 log maxlen, 12 timeline maxlen,
 --       13 (dialer leases) hold the account in its campaign until this time,
 --       14 the time the lock starts (the request's time, never later than the server's clock),
---       15 the answer JSON, for a decision whose id comes from a request_id ('' otherwise)
+--       15 the answer JSON, for a decision whose id comes from a request_id ('' otherwise),
+--       16 the end of the response window (a timer of its own: member ARGV[10] .. '|r')
 -- KEYS 7-8 (dialer leases only): the campaign's ready and held sets in this shard
 -- Returns 1 when reserved, 0 when the account changed or a live reservation holds it (the
 -- caller re-reads and decides again), or the answer the decision already has: a request_id
@@ -54,6 +55,9 @@ if ARGV[15] ~= '' then
 end
 redis.call('EXPIRE', KEYS[5], ARGV[8])
 redis.call('ZADD', KEYS[6], ARGV[9], ARGV[10])
+if ARGV[16] ~= '' and ARGV[16] ~= ARGV[9] then
+  redis.call('ZADD', KEYS[6], ARGV[16], ARGV[10] .. '|r')
+end
 if #KEYS == 8 then
   redis.call('ZREM', KEYS[7], ARGV[7])
   redis.call('ZADD', KEYS[8], ARGV[13], ARGV[7])

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -97,6 +98,8 @@ def test_cadencia_run_embedded_default(tmp_path):
             "4",
             "--demo-accounts",
             "120",
+            "--data-dir",
+            str(tmp_path / "data"),
         ],
         cwd=ROOT,
         capture_output=True,
@@ -127,6 +130,8 @@ def cadencia_run(config_path, redis_url, *extra):
             "--port",
             "0",
             "--no-demo",
+            "--data-dir",
+            tempfile.mkdtemp(prefix="cadencia-data-"),
             *extra,
         ],
         cwd=ROOT,

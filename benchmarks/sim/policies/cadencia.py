@@ -31,13 +31,13 @@ class Cadencia(Policy):
         self,
         base_url: str,
         horizon_hours: int = 20,
-        settle_s: float = 0.7,
         calls_per_day: int = 0,
         step_minutes: int = 10,
     ) -> None:
         self.http = Http(base_url)
         self.horizon = horizon_hours
-        self.settle_s = settle_s
+        self._through: datetime | None = None  # the last time POSTed to /v1/clock
+        self._posted: datetime | None = None  # every outcome before this is posted
         self.dialer = calls_per_day > 0
         steps = (SHIFT_UTC[1] - SHIFT_UTC[0]) * 60 // step_minutes
         self.per_step = -(-calls_per_day // steps) if self.dialer else 0
@@ -125,9 +125,10 @@ class Cadencia(Policy):
 
     def step(self, now: datetime, end: datetime) -> list[Contact]:
         """The dialer: this step's leads, each routed just before it is dialled."""
+        self._posted = end  # the driver posts this step's outcomes before the next step
         if not self.dialer or not SHIFT_UTC[0] <= _utc_hour(now) < SHIFT_UTC[1]:
             return []
-        self.caught_up()
+        self.caught_up(now)
         started = time.perf_counter()
         leads = self.http.call(
             "POST", "/v1/dialer/next", {"campaign": CAMPAIGN, "count": self.per_step, "now": now.isoformat()}
@@ -181,23 +182,24 @@ class Cadencia(Policy):
         for i in range(0, len(events), CHUNK_EVENTS):
             self.http.call("POST", "/v1/events", events[i : i + CHUNK_EVENTS], ndjson=True)
 
-    def caught_up(self, timeout_s: float = 60.0) -> None:
-        """Wait until the dataflow has applied every posted outcome and this API serves the
-        model it last published. Ten simulated minutes pass here in milliseconds; in a real
-        ten minutes a breaker that opened would long have reached every API process (they
-        poll every 0.25 s), so without this wait the routing figures measure the race."""
+    def caught_up(self, through: datetime | None = None, timeout_s: float = 60.0) -> None:
+        """Tell the engine every outcome before `through` is posted (POST /v1/clock), then wait
+        until the dataflow has read, learned and queued up to there and this API serves the
+        model it published. Ten simulated minutes pass here in milliseconds; the wait makes
+        the run a function of the data alone, so two runs of one world answer alike."""
+        if through is not None and (self._through is None or through > self._through):
+            self.http.call("POST", "/v1/clock", {"now": through.isoformat()})
+            self._through = through
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             ready = self.http.call("GET", "/readyz")
-            published = ready.get("published_model_version")
-            if ready.get("flow_lag_s", 1.0) == 0.0 and published in (None, ready.get("model_version")):
+            if ready.get("caught_up"):
                 return
-            time.sleep(0.02)
+            time.sleep(0.01)
+        raise TimeoutError(f"the dataflow did not catch up to {through} within {timeout_s} s: {ready}")
 
     def end_day(self, day: int) -> None:
-        self.caught_up()
-        time.sleep(self.settle_s)  # the dataflow publishes a changed model every publish_interval_s
-        self.caught_up()
+        self.caught_up(self._posted)
 
     def extra(self) -> dict[str, Any]:
         return {
