@@ -333,6 +333,7 @@ def wait_answer(decision_id: str, account_id: str, wait: Wait) -> dict[str, Any]
         "action": "wait",
         "next_eligible_at": iso(wait.next_eligible_at),
         "reasons": [b.rule for b in wait.blocks],
+        **({"propensity": round(wait.propensity, 4)} if wait.propensity is not None else {}),
     }
 
 
@@ -367,6 +368,7 @@ def contact_answer(
         response_deadline=c.send_at + settings.decisions.response_window_hours * 3600,
         x=c.x,
         lease=lease,
+        propensity=c.propensity,
     )
     answer = {
         "decision_id": decision_id,
@@ -382,6 +384,7 @@ def contact_answer(
         "score": round(c.score, 4),
         "model_version": scorer.version,
         "reasons": c.reasons,
+        **({"propensity": round(c.propensity, 4)} if c.propensity is not None else {}),
     }
     reservation = Reservation(
         account_id=account.account_id,

@@ -57,12 +57,14 @@ class Contact:
     cost: float
     x: dict[str, float]
     reasons: list[str] = field(default_factory=list)
+    propensity: float | None = None  # of this action under the exploration noise (models/explore.py)
 
 
 @dataclass(frozen=True, slots=True)
 class Wait:
     blocks: list[Block]
     next_eligible_at: float | None
+    propensity: float | None = None  # set when the noise could have made it a contact
 
 
 class Pair(NamedTuple):
@@ -172,6 +174,9 @@ class Scores(NamedTuple):
     p_resp: np.ndarray  # (row, slot) the model's P(response)
     p_pay: np.ndarray  # (row, slot) P(pay | response)
     evidence: np.ndarray  # (row, slot) examples the model has seen of the cell's channel and hour
+    logit: np.ndarray  # (row, slot) the response logit before the draw
+    stake: np.ndarray  # (row, slot) what a response is worth: value = P̃(response) × stake − cost
+    cost: np.ndarray  # (row,)
     first: list[int]
     template_z: list[np.ndarray]  # per grid, one standard normal per configured template
 
@@ -231,20 +236,26 @@ def score(grids: Sequence[Grid], scorer: Scorer, settings: Settings) -> Scores:
         template_z.append(drawn[cells:])
     z = z_blocks[0] if len(z_blocks) == 1 else np.concatenate(z_blocks)
     drawn = thompson_logit(logits[0], p_resp, evidence, z)
-    value = (1.0 / (1.0 + np.exp(-drawn))) * (p_pay * terms[3][:, None] + settings.decisions.response_value)
+    stake = p_pay * terms[3][:, None] + settings.decisions.response_value
+    value = (1.0 / (1.0 + np.exp(-drawn))) * stake
     value -= terms[2][:, None]
     if any(len(g.slots) < width for g in grids):
         slots = np.array([len(g.slots) for g in grids])[by_grid][:, None]
         value[np.arange(width)[None, :] >= slots] = -np.inf
-    return Scores(value, p_resp, p_pay, evidence, first, template_z)
+    return Scores(value, p_resp, p_pay, evidence, logits[0], stake, terms[2], first, template_z)
 
 
 def pick(g: Grid, scores: Scores, index: int, scorer: Scorer, settings: Settings) -> Contact | Wait:
     """The `index`-th grid's best permitted cell as a contact, or why none is."""
     top = scores.first[index]
     rows = slice(top, scores.first[index + 1])
-    found = _first_permitted(g, settings, scores.value[rows, : len(g.slots)])
+    checked: dict[tuple[int, int], bool] = {}
+    found = _first_permitted(g, settings, scores.value[rows, : len(g.slots)], checked)
+    draws = settings.decisions.propensity_draws
     if isinstance(found, Wait):
+        if draws:
+            held = cell_propensity(g, scores, index, settings, None, checked)
+            return Wait(found.blocks, found.next_eligible_at, held)
         return found
     pi, hi = found
     ri = top + pi
@@ -252,9 +263,10 @@ def pick(g: Grid, scores: Scores, index: int, scorer: Scorer, settings: Settings
     channel, point, channel_cost, carrier = pair.channel, pair.point, pair.cost, pair.carrier
     bx = dict.fromkeys(pair.keys, 1.0) | numeric_x(g.view, channel, point.id, g.balance)
     send_at, hour = g.slots[hi]
-    template = choose_template(
-        settings, scorer, g.account, channel, g.bucket, scores.template_z[index], g.journey
+    template, template_p = choose_template(
+        settings, scorer, g.account, channel, g.bucket, scores.template_z[index], g.journey, draws, g.seed
     )
+    propensity = cell_propensity(g, scores, index, settings, found, checked) * template_p if draws else None
     p_resp, p_pay = float(scores.p_resp[ri, hi]), float(scores.p_pay[ri, hi])
     reasons = [
         f"best_hour={hour}",
@@ -284,6 +296,7 @@ def pick(g: Grid, scores: Scores, index: int, scorer: Scorer, settings: Settings
         channel_cost,
         x,
         reasons,
+        propensity,
     )
 
 
@@ -292,11 +305,13 @@ def best_contact(g: Grid, scorer: Scorer, settings: Settings) -> Contact | Wait:
     return pick(g, score([g], scorer, settings), 0, scorer, settings)
 
 
-def _first_permitted(g: Grid, settings: Settings, value: np.ndarray) -> tuple[int, int] | Wait:
+def _first_permitted(
+    g: Grid, settings: Settings, value: np.ndarray, checked: dict[tuple[int, int], bool] | None = None
+) -> tuple[int, int] | Wait:
     """The best-valued (pair, slot) that the frequency rules and the contact point's own
     time zone allow. Rules are checked lazily, best first: they rarely bind, so one check is
-    the usual cost; a forbidden cell is masked and the next best tried."""
-    account, caps = g.account, settings.caps
+    the usual cost; a forbidden cell is masked and the next best tried. `checked` collects
+    each cell looked at and whether it was permitted."""
     value = value.copy()
     blocks: dict[str, Block] = {}
     while True:
@@ -306,23 +321,75 @@ def _first_permitted(g: Grid, settings: Settings, value: np.ndarray) -> tuple[in
                 return Wait([Block("no_positive_value")], None)
             untils = [b.until for b in blocks.values() if b.until is not None]
             return Wait(list(blocks.values()), min(untils) if untils else None)
-        channel, point, t = g.pairs[ci].channel, g.pairs[ci].point, g.slots[hi][0]
-        block = None
-        own_zone = point.timezone and point.timezone != account.timezone
-        if own_zone and not windows.allowed_at(t, point.timezone, g.window):
-            block = Block("quiet_hours_contact_point", None)
-        if block is None:
-            block = cap_block(account.country, caps, g.history, channel, point.id, t, account.timezone)
-        if block is None and g.journey is not None and g.journey.contacts_per_week is not None:
-            until = rolling_week([c.ts for c in g.history.contacts], t, g.journey.contacts_per_week)
-            if until is not None:
-                block = Block(f"journey_week:{g.journey.id}", until)
+        block = _cell_block(g, settings, ci, hi)
+        if checked is not None:
+            checked[ci, hi] = block is None
         if block is None:
             return ci, hi
         kept = blocks.get(block.rule)
         if kept is None or (block.until is not None and kept.until is not None and block.until < kept.until):
             blocks[block.rule] = block
         value[ci, hi] = -np.inf
+
+
+def _cell_block(g: Grid, settings: Settings, ci: int, hi: int) -> Block | None:
+    """The rule that forbids contact on pair `ci` at slot `hi`, if any."""
+    account = g.account
+    channel, point, t = g.pairs[ci].channel, g.pairs[ci].point, g.slots[hi][0]
+    own_zone = point.timezone and point.timezone != account.timezone
+    if own_zone and not windows.allowed_at(t, point.timezone, g.window):
+        return Block("quiet_hours_contact_point", None)
+    block = cap_block(account.country, settings.caps, g.history, channel, point.id, t, account.timezone)
+    if block is None and g.journey is not None and g.journey.contacts_per_week is not None:
+        until = rolling_week([c.ts for c in g.history.contacts], t, g.journey.contacts_per_week)
+        if until is not None:
+            block = Block(f"journey_week:{g.journey.id}", until)
+    return block
+
+
+def cell_propensity(
+    g: Grid,
+    scores: Scores,
+    index: int,
+    settings: Settings,
+    chosen: tuple[int, int] | None,
+    checked: dict[tuple[int, int], bool],
+) -> float:
+    """P(the exploration noise picks `chosen`; None: a wait) for off-policy evaluation.
+
+    Monte-Carlo: `propensity_draws` fresh draws of the Thompson noise (from the decision's
+    own seed, so a replay logs the same figure), each resolved as `pick` resolves its draw:
+    the best cell the rules permit, if its value is positive. The decision's own draw is one
+    more sample, so the estimate is (hits + 1) / (draws + 1): never 0 for what was done."""
+    draws = settings.decisions.propensity_draws
+    top, bottom = scores.first[index], scores.first[index + 1]
+    width = len(g.slots)
+    rows = bottom - top
+    logit = scores.logit[top:bottom, :width]
+    p = scores.p_resp[top:bottom, :width]
+    z = normals(g.seed ^ 0x5DEECE66D, draws * rows * width).reshape(draws, rows, width)
+    drawn = thompson_logit(logit, p, scores.evidence[top:bottom, :width], z)
+    value = (1.0 / (1.0 + np.exp(-drawn))) * scores.stake[top:bottom, :width]
+    value = (value - scores.cost[top:bottom, None]).reshape(draws, rows * width)
+    permitted = {ci * width + hi: ok for (ci, hi), ok in checked.items()}
+    for cell, ok in permitted.items():
+        if not ok:
+            value[:, cell] = -np.inf
+    while True:  # each draw's best cell, checking the rules of cells no draw had reached yet
+        best = value.argmax(axis=1)
+        positive = value[np.arange(draws), best] > 0
+        fresh = set(np.unique(best[positive]).tolist()) - permitted.keys()
+        if not fresh:
+            break
+        for cell in fresh:
+            permitted[cell] = _cell_block(g, settings, *divmod(cell, width)) is None
+            if not permitted[cell]:
+                value[:, cell] = -np.inf
+    if chosen is None:
+        hits = int(np.sum(~positive))
+    else:
+        hits = int(np.sum(positive & (best == chosen[0] * width + chosen[1])))
+    return (hits + 1) / (draws + 1)
 
 
 def _carrier(
@@ -351,9 +418,12 @@ def choose_template(
     bucket: str,
     z: np.ndarray,
     journey: journeys.Journey | None = None,
-) -> str | None:
+    draws: int = 0,
+    seed: int = 0,
+) -> tuple[str | None, float]:
     """Thompson sampling among the templates configured for this channel, DPD and portfolio;
-    `z` holds one standard normal per configured template."""
+    `z` holds one standard normal per configured template. With the template, the propensity
+    of that choice over `draws` more draws (1.0 when there was no choice)."""
     eligible = [
         t.id
         for t in settings.templates
@@ -363,5 +433,10 @@ def choose_template(
     ]
     eligible = journeys.allowed_templates(journey, eligible)
     if not eligible:
-        return None
-    return scorer.templates.choose(channel, bucket, eligible, z[: len(eligible)])[0]
+        return None, 1.0
+    chosen = scorer.templates.choose(channel, bucket, eligible, z[: len(eligible)])[0]
+    if len(eligible) == 1 or not draws:
+        return chosen, 1.0
+    noise = normals(seed ^ 0x2545F491, draws * len(eligible)).reshape(draws, len(eligible))
+    hits = scorer.templates.choices(channel, bucket, eligible, noise).count(chosen)
+    return chosen, (hits + 1) / (draws + 1)

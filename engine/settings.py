@@ -108,6 +108,8 @@ class DecisionSettings:
     response_value: float = 0.0  # value of a response that brings no promise, in base currency
     seed: int = 0  # exploration is seeded by (seed, account, now): replays decide the same
     digital_failure_boost: float = 1.0  # call priority × (1 + this) after a failed digital contact
+    # Monte-Carlo draws of the exploration noise for each decision's logged propensity (0: off)
+    propensity_draws: int = 16
 
 
 @dataclass(frozen=True)
@@ -271,6 +273,10 @@ def from_dict(raw: dict[str, Any]) -> Settings:
     d = settings.decisions
     if not 0 < d.response_window_hours <= d.attribution_hours:
         raise ConfigError("[decisions] response_window_hours must be > 0 and <= attribution_hours")
+    if isinstance(d.propensity_draws, bool) or not isinstance(d.propensity_draws, int) or not (
+        0 <= d.propensity_draws <= 1024
+    ):
+        raise ConfigError("[decisions] propensity_draws must be an integer from 0 to 1024")
     if settings.server.clock not in CLOCK_MODES:
         raise ConfigError(f"[server] clock must be one of {', '.join(CLOCK_MODES)}")
     skew = settings.server.max_skew_s

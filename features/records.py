@@ -80,6 +80,7 @@ class DecisionRecord:
     x: dict[str, float] = field(default_factory=dict)
     # a dialer's lead: it teaches something only once the dialer reports the call
     lease: bool = False
+    propensity: float | None = None  # of this action under the exploration noise, for off-policy evaluation
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 
 class TemplateBandit:
     """River-style: `learn_one(x, y)` with x = {"channel", "dpd_bucket", "template"}."""
@@ -55,3 +57,11 @@ class TemplateBandit:
                 best, best_draw = template, draw
         return best, best_draw
 
+    def choices(self, channel: str, bucket: str, templates: Sequence[str], z: np.ndarray) -> list[str]:
+        """`choose` for each row of `z` (draws × templates) at once."""
+        a, b = np.array(
+            [self.posterior({"channel": channel, "dpd_bucket": bucket, "template": t}) for t in templates]
+        ).T
+        n = a + b
+        drawn = a / n + np.sqrt(a * b / (n * n * (n + 1.0))) * z
+        return [templates[i] for i in drawn.argmax(axis=1)]

@@ -327,3 +327,13 @@ def test_a_stop_reply_opts_out_of_that_channel(api):
     )
     d = decide(api, channels=["sms"])
     assert d["action"] == "wait" and d["reasons"] == ["optout_sms"]
+
+
+def test_each_decision_logs_the_propensity_of_its_action(api):
+    """For off-policy evaluation: the answer and the logged decision carry how likely the
+    exploration noise made this action, the same on a replay of the request."""
+    api.put("/v1/accounts", json=account())
+    d = decide(api, channels=["sms", "whatsapp", "email"], horizon_hours=24)
+    assert d["action"] == "contact" and 0 < d["propensity"] <= 1
+    logged = [e for e in api.get("/v1/accounts/A-1001/timeline").json()["entries"] if e["kind"] == "decision"]
+    assert [round(e["propensity"], 4) for e in logged] == [d["propensity"]]

@@ -93,3 +93,30 @@ def test_the_batch_holds_every_pair_of_every_grid():
     assert together.value.shape == (sum(len(g.pairs) for g in GRIDS), max(len(g.slots) for g in GRIDS))
     # the number with calls by hour moves its voice rows: the lift term is in the batch's logits
     assert any(p.lifts is not None for p in GRIDS[0].pairs)
+
+
+def test_logged_propensities_match_how_often_each_action_is_taken():
+    """Off-policy evaluation weighs each decision by 1 / propensity: over many seeds of one
+    grid, an action's mean logged propensity is how often the noise makes it the choice."""
+    draws = 128
+    config = dataclasses.replace(
+        CONFIG, decisions=dataclasses.replace(CONFIG.decisions, propensity_draws=draws)
+    )
+    base = GRIDS[3]
+    taken: dict[tuple, list[float]] = {}
+    seeds = 600
+    for seed in range(seeds):
+        c = best_contact(dataclasses.replace(base, seed=seed * 7919 + 3), SCORER, config)
+        key = (c.channel, c.point_id, c.send_at, c.template) if hasattr(c, "channel") else ("wait",)
+        taken.setdefault(key, []).append(c.propensity)
+    assert len(taken) >= 3  # the noise explores: several actions are taken
+    for key, props in taken.items():
+        assert all(1 / (draws + 1) <= p <= 1.0 for p in props)
+        if len(props) >= 60:  # estimate where the frequency itself is measured well enough
+            freq = len(props) / seeds
+            assert abs(np.mean(props) - freq) < 0.06, (key, freq, np.mean(props))
+
+
+def test_no_propensity_when_it_is_switched_off():
+    config = dataclasses.replace(CONFIG, decisions=dataclasses.replace(CONFIG.decisions, propensity_draws=0))
+    assert best_contact(GRIDS[1], SCORER, config).propensity is None
