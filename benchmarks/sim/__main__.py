@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--policies", default=",".join(POLICIES))
     ap.add_argument("--out", type=Path, default=HERE.parent / "results")
     ap.add_argument("--redis-url", default=None, help="for cadencia (default: a private redis-server)")
+    ap.add_argument(
+        "--identity", action="store_true", help="play cadencia twice; report whether the runs agree"
+    )
     args = ap.parse_args(argv)
     names = [p.strip() for p in args.policies.split(",") if p.strip()]
     unknown = set(names) - set(POLICIES)
@@ -32,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(msg, flush=True)
 
-    doc = compare(Setup(args.accounts, args.days, args.seed), names, log, args.redis_url)
+    doc = compare(Setup(args.accounts, args.days, args.seed), names, log, args.redis_url, args.identity)
     from benchmarks.sim import findings, plots
 
     doc["findings"] = findings.notes(doc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from benchmarks.sim.catalog import CONFIG, Catalog
@@ -59,7 +60,11 @@ def run_policy(
     raise ValueError(f"unknown policy {name!r}; use {', '.join(POLICIES)}")
 
 
-def compare(setup: Setup, names: list[str], log: Any = None, redis_url: str | None = None) -> dict[str, Any]:
+def compare(
+    setup: Setup, names: list[str], log: Any = None, redis_url: str | None = None, identity: bool = False
+) -> dict[str, Any]:
+    """Every policy on one world. `identity`: cadencia plays the world a second time, on a fresh
+    engine, and the two runs' days are compared (the engine's learning follows the data alone)."""
     catalog = Catalog()
     began = time.monotonic()
     if "random" in names and "static" not in names:
@@ -80,7 +85,30 @@ def compare(setup: Setup, names: list[str], log: Any = None, redis_url: str | No
             volumes[:] = [d.contacts for d in r.tally.days]
         if log:
             log(f"{name}: {r.elapsed_s:.0f} s")
-    return document(setup, catalog, results, time.monotonic() - began)
+    again = (
+        run_policy("cadencia", setup, catalog, lambda day: setup.accounts, log, redis_url)
+        if identity
+        else None
+    )
+    doc = document(setup, catalog, results, time.monotonic() - began)
+    if again is not None:
+        doc["identity"] = same_days(results["cadencia"], again)
+    return doc
+
+
+def same_days(first: Result, second: Result) -> dict[str, Any]:
+    """Two runs of one world, day by day: identical unless timing reached a decision."""
+    days = [(asdict(a), asdict(b)) for a, b in zip(first.tally.days, second.tally.days, strict=True)]
+    differing = [i + 1 for i, (a, b) in enumerate(days) if a != b]
+    return {
+        "identical": not differing,
+        "days_differing": differing,
+        "net": [
+            round(first.tally.summary(1, first.portfolio)["net"], 2),
+            round(second.tally.summary(1, second.portfolio)["net"], 2),
+        ],
+        "contacts": [sum(d.contacts for d in first.tally.days), sum(d.contacts for d in second.tally.days)],
+    }
 
 
 def document(setup: Setup, catalog: Catalog, results: dict[str, Result], elapsed_s: float) -> dict[str, Any]:

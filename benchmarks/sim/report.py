@@ -63,6 +63,16 @@ def markdown(doc: dict[str, Any]) -> str:
             f"| {_pct(p['right_party_rate'])} | {_pct(p['engagement_rate'])} | {p['promises']:,} "
             f"| {p['optouts']:,} | {sum(p['violations'].values())} |"
         )
+    ident = doc.get("identity")
+    if ident:
+        differing = ident["days_differing"]
+        verdict = f"different on days {differing}" if differing else "identical, day by day"
+        lines += [
+            "",
+            f"Replay: cadencia played this world twice on fresh engines: {verdict} "
+            f"(net {_money(ident['net'][0])} and {_money(ident['net'][1])}, "
+            f"contacts {ident['contacts'][0]:,} and {ident['contacts'][1]:,}).",
+        ]
     c = pol.get("cadencia")
     if c:
         lines += [
