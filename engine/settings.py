@@ -12,7 +12,9 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from engine.clock import MODES as CLOCK_MODES
 from engine.clock import Clock
@@ -27,6 +29,14 @@ CARRIER_CHANNELS = ("voice", "ivr", "sms")
 ROLES = ("dialer", "gateway", "admin", "reader")
 
 
+# value ranges, checked when the file is read (msgspec names the key)
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+Share = Annotated[float, msgspec.Meta(ge=0, le=1)]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+
+
 class ConfigError(ValueError):
     """The configuration file is missing something or holds a wrong value."""
 
@@ -34,22 +44,24 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class ServerSettings:
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: Port = 8080
     public_url: str | None = None
-    workers: int = 1
-    max_body_bytes: int = 4 * 1024 * 1024
+    workers: Positive = 1
+    max_body_bytes: Positive = 4 * 1024 * 1024
+    max_batch_items: Positive = 1000  # items in one request (decide, events, accounts); beyond: 413
     clock: str = "wall"  # "wall": request and event times bounded by the server's; "data": the data's
     data_dir: str = "cadencia-data"  # the embedded Redis's AOF and the dataflow's recovery store
-    max_skew_s: float = 300.0  # wall mode: how far a request's `now` (or an event's `ts`, ahead) may stray
+    # wall mode: how far a request's `now` (or an event's `ts`, ahead) may stray
+    max_skew_s: PositiveFloat = 300.0
 
 
 @dataclass(frozen=True)
 class RedisSettings:
     url: str | None = None  # None: start a private redis-server
-    shards: int = 16  # hash-tag buckets; fixed once data is written (see connectors/keys.py)
-    log_maxlen: int = 1_000_000  # per shard stream, approximate trimming
-    timeline_maxlen: int = 2_000
-    retention_days: int = 400  # timelines and decision records expire after this
+    shards: Positive = 16  # hash-tag buckets; fixed once data is written (see connectors/keys.py)
+    log_maxlen: Positive = 1_000_000  # per shard stream, approximate trimming
+    timeline_maxlen: Positive = 2_000
+    retention_days: Positive = 400  # timelines and decision records expire after this
 
 
 @dataclass(frozen=True)
@@ -70,19 +82,19 @@ class MoneySettings:
 @dataclass(frozen=True)
 class CarrierSettings:
     id: str
-    cost_per_attempt: float = 0.0
-    cost_per_minute: float = 0.0
+    cost_per_attempt: NonNegative = 0.0
+    cost_per_minute: NonNegative = 0.0
     channels: tuple[str, ...] = ("voice", "ivr", "sms")
-    cost_per_message: float = 0.0
-    cps: float | None = None  # attempts per second this carrier accepts, across all API workers
+    cost_per_message: NonNegative = 0.0
+    cps: PositiveFloat | None = None  # attempts per second this carrier accepts, across all API workers
 
 
 @dataclass(frozen=True)
 class ChannelSettings:
     name: str
-    cost: float = 0.0  # per message or attempt
-    cost_per_minute: float = 0.0
-    expected_minutes: float = 0.0  # expected billed minutes of an attempt (calls)
+    cost: NonNegative = 0.0  # per message or attempt
+    cost_per_minute: NonNegative = 0.0
+    expected_minutes: NonNegative = 0.0  # expected billed minutes of an attempt (calls)
 
     def expected_cost(self) -> float:
         return self.cost + self.cost_per_minute * self.expected_minutes
@@ -99,37 +111,38 @@ class TemplateSettings:
 
 @dataclass(frozen=True)
 class DecisionSettings:
-    default_horizon_hours: int = 24
-    reservation_minutes: int = 120  # a contact decision holds the lock this long after send_at
-    lease_minutes: int = 15  # a dialer's lead holds the account this long unless an outcome comes
-    response_window_hours: float = 6.0  # a response within this after send_at counts as one
-    attribution_hours: int = 48  # a promise or payment within this after send_at counts
-    payment_share: float = 0.5  # expected share of the balance a promise or payment brings
-    response_value: float = 0.0  # value of a response that brings no promise, in base currency
+    default_horizon_hours: Annotated[int, msgspec.Meta(ge=1, le=168)] = 24
+    reservation_minutes: Positive = 120  # a contact decision holds the lock this long after send_at
+    lease_minutes: Positive = 15  # a dialer's lead holds the account this long unless an outcome comes
+    response_window_hours: PositiveFloat = 6.0  # a response within this after send_at counts as one
+    attribution_hours: Positive = 48  # a promise or payment within this after send_at counts
+    payment_share: Share = 0.5  # expected share of the balance a promise or payment brings
+    response_value: NonNegative = 0.0  # value of a response that brings no promise, in base currency
     seed: int = 0  # exploration is seeded by (seed, account, now): replays decide the same
-    digital_failure_boost: float = 1.0  # call priority × (1 + this) after a failed digital contact
+    digital_failure_boost: NonNegative = 1.0  # call priority × (1 + this) after a failed digital contact
     # Monte-Carlo draws of the exploration noise for each decision's logged propensity (0: off)
-    propensity_draws: int = 16
+    propensity_draws: Annotated[int, msgspec.Meta(ge=0, le=1024)] = 16
 
 
 @dataclass(frozen=True)
 class FlowSettings:
-    half_life_days: float = 14.0
+    half_life_days: PositiveFloat = 14.0
     # a model is published when the learning frontier crosses a multiple of this much event
     # time (and at once when a carrier's breaker opens or closes)
-    publish_interval_s: float = 60.0
-    lag_limit_s: float = 5.0  # /readyz fails when the dataflow is further behind than this
-    epoch_interval_s: float = 1.0  # bytewax snapshot cadence; learning waits up to one epoch
+    publish_interval_s: PositiveFloat = 60.0
+    lag_limit_s: PositiveFloat = 5.0  # /readyz fails when the dataflow is further behind than this
+    epoch_interval_s: PositiveFloat = 1.0  # bytewax snapshot cadence; learning waits up to one epoch
     state_dir: str | None = None  # bytewax recovery store; default: <[server] data_dir>/flow
-    source_partitions: int = 1  # groups of shards read together; = shards on Redis Cluster
-    poll_linger_ms: float = 5.0  # after a read that drains the log, records gather this long
+    source_partitions: Positive = 1  # groups of shards read together; = shards on Redis Cluster
+    # after a read that drains the log, records gather this long
+    poll_linger_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 5.0
     # an attribution window closes this long (event time) after its deadline: an outcome
     # reported up to this late still counts in it
-    allowed_lateness_s: float = 300.0
+    allowed_lateness_s: NonNegative = 300.0
     # how long (event time) the learner waits for out-of-order outcomes before it learns in
     # event-time order; a carrier's breaker reacts this much (plus an epoch) after the failures
-    reorder_s: float = 2.0
-    model_retention_days: float = 30.0  # every published model version is kept this long
+    reorder_s: NonNegative = 2.0
+    model_retention_days: PositiveFloat = 30.0  # every published model version is kept this long
 
 
 @dataclass(frozen=True)
@@ -200,9 +213,20 @@ def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
     if unknown:
         raise ConfigError(f"[{where}] has unknown keys: {', '.join(sorted(unknown))}")
     try:
-        return cls(**raw)
-    except TypeError as exc:
-        raise ConfigError(f"[{where}]: {exc}") from exc
+        # typed: "4mb" for a byte count, or -5 minutes, fails here naming the key
+        return msgspec.convert(raw, type=cls)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"[{where}] {_validation_message(exc)}") from exc
+
+
+def _validation_message(exc: msgspec.ValidationError) -> str:
+    """msgspec's 'Expected `int`, got `str` - at `$.port`' as 'port: expected `int`, got `str`'."""
+    text = str(exc)
+    m = re.match(r"(?P<msg>.*) - at `\$\.?(?P<path>[^`]*)`$", text)
+    if not m:
+        return text
+    msg = m.group("msg")
+    return f"{m.group('path')}: {msg[0].lower()}{msg[1:]}" if m.group("path") else msg
 
 
 def load(path: str | Path) -> Settings:
@@ -273,16 +297,6 @@ def from_dict(raw: dict[str, Any]) -> Settings:
     d = settings.decisions
     if not 0 < d.response_window_hours <= d.attribution_hours:
         raise ConfigError("[decisions] response_window_hours must be > 0 and <= attribution_hours")
-    if isinstance(d.propensity_draws, bool) or not isinstance(d.propensity_draws, int) or not (
-        0 <= d.propensity_draws <= 1024
-    ):
-        raise ConfigError("[decisions] propensity_draws must be an integer from 0 to 1024")
     if settings.server.clock not in CLOCK_MODES:
         raise ConfigError(f"[server] clock must be one of {', '.join(CLOCK_MODES)}")
-    skew = settings.server.max_skew_s
-    if isinstance(skew, bool) or not isinstance(skew, int | float) or skew <= 0:
-        raise ConfigError("[server] max_skew_s must be a positive number of seconds")
-    linger = settings.flow.poll_linger_ms
-    if isinstance(linger, bool) or not isinstance(linger, int | float) or not 0 <= linger <= 1000:
-        raise ConfigError("[flow] poll_linger_ms must be a number of milliseconds from 0 to 1000")
     return settings

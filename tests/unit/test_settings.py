@@ -27,6 +27,16 @@ def test_the_embedded_default_loads():
         ({"templates": [{"id": "t", "channel": "pigeon"}]}, "pigeon"),
         ({"flow": {"poll_linger_ms": -5}}, "poll_linger_ms"),
         ({"flow": {"poll_linger_ms": "5"}}, "poll_linger_ms"),
+        # typed and range-checked (issue 15): these used to load and break every request
+        ({"server": {"max_body_bytes": "4mb"}}, "[server] max_body_bytes: expected `int`, got `str`"),
+        ({"decisions": {"reservation_minutes": -5}}, "[decisions] reservation_minutes: expected `int` >= 1"),
+        ({"server": {"max_batch_items": 0}}, "max_batch_items"),
+        ({"server": {"port": True}}, "port"),
+        ({"decisions": {"payment_share": 1.5}}, "payment_share"),
+        ({"decisions": {"propensity_draws": 5000}}, "propensity_draws"),
+        ({"carriers": [{"id": "c1", "cost_per_minute": "cheap"}]}, "cost_per_minute"),
+        ({"flow": {"epoch_interval_s": 0}}, "epoch_interval_s"),
+        ({"redis": {"shards": 0}}, "shards"),
     ],
 )
 def test_bad_configuration_is_refused_naming_what(raw, names):
