@@ -45,6 +45,7 @@ from engine.wire import (
     decode_items,
 )
 from features.records import AccountRecord, CancelRecord
+from models.carriers import prior_mean
 from models.contact import loads_data
 
 log = logging.getLogger("cadencia.api")
@@ -91,7 +92,7 @@ class Api:
     async def _decode(
         self, request: Request, kind: Any, check: Check | None = None
     ) -> tuple[list[Any], bool]:
-        return decode_items(*await self._body(request), kind, check)
+        return decode_items(*await self._body(request), kind, check, self.settings.server.max_batch_items)
 
     # --- accounts ---------------------------------------------------------------------------
 
@@ -266,7 +267,15 @@ class Api:
                 [{"index": 0, "field": "campaign", "message": "letters, digits, '.', '_', '-'; 1-64"}],
             )
         campaign = one(*await self._decode(request, Campaign), "a campaign")
-        await self.store.put_campaign(cid, msgspec.json.encode(campaign))
+        definition = msgspec.json.encode(campaign)
+        known = self.enrolments.get(cid)
+        stored = await self.store.campaign_definition(cid) if known is not None else None
+        if known is not None and known.error is None and stored == definition:
+            # the same definition again: its enrolment (running or done) already covers it; a
+            # walk of the whole portfolio per retried PUT would be work without a change
+            body = {"campaign": cid, **msgspec.to_builtins(campaign), "enrolling": not known.done}
+            return json_response({**body, "unchanged": True}, 200)
+        await self.store.put_campaign(cid, definition)
         state = Enrolment(cid, time.time())
         self.enrolments[cid] = state
         task = asyncio.create_task(enrol(self.store, self.settings, self.models.scorer, cid, campaign, state))
@@ -355,16 +364,32 @@ class Api:
         version = self.models.scorer.version
         self.metrics.model_version.set(int(version.rsplit("-", 1)[1]) if version[-1:].isdigit() else 0)
         router = self.models.scorer.router
+        by_carrier: dict[str, list[float]] = {}
         for (carrier, network), asr in router.asr_table(router.clock()).items():
             self.metrics.carrier_answer_ratio.labels(carrier, network).set(asr)
+            by_carrier.setdefault(carrier, []).append(asr)
+        any_open: dict[str, bool] = {}
         for (carrier, network), breaker in router.breakers.items():
             self.metrics.carrier_breaker_open.labels(carrier, network).set(breaker.opened_at is not None)
+            any_open[carrier] = any_open.get(carrier, False) or breaker.opened_at is not None
+        for c in self.settings.carriers:
+            if c.id in by_carrier:  # the mean over the networks it has evidence for
+                mean = sum(by_carrier[c.id]) / len(by_carrier[c.id])
+                self.metrics.carrier_answer_ratio.labels(c.id, "all").set(mean)
+            self.metrics.carrier_breaker_open.labels(c.id, "all").set(any_open.get(c.id, False))
 
     # --- events -----------------------------------------------------------------------------
 
     async def events(self, request: Request) -> Response:
         body, content_type = await self._body(request)
-        result = await ingest_events(self.store, self.metrics, self.settings.clock, body, content_type)
+        result = await ingest_events(
+            self.store,
+            self.metrics,
+            self.settings.clock,
+            body,
+            content_type,
+            limit=self.settings.server.max_batch_items,
+        )
         return json_response(result, 202)
 
     async def post_clock(self, request: Request) -> Response:
@@ -477,7 +502,7 @@ def build_app(
     follow_models: bool = True,
 ) -> Any:
     api = Api(settings, store, metrics, models)
-    metrics.preinitialise(tuple(c.id for c in settings.carriers))
+    metrics.preinitialise(tuple(c.id for c in settings.carriers), prior_mean(settings.routing))
 
     def ep(handler: Any, roles: tuple[str, ...], events: bool = False) -> Any:
         return endpoint(settings, metrics, roles, handler, events_endpoint=events)

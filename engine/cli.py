@@ -7,6 +7,7 @@ decisions and simulated outcomes, and a report of what the engine decided and le
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import shutil
@@ -16,6 +17,15 @@ import sys
 from engine.asgi import DEFAULT_CONFIG
 from engine.settings import ConfigError, load
 from engine.supervisor import Plan, Supervisor
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve anywhere
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--demo-days", type=int, default=10, help="simulated days of the demo")
     run.add_argument("--demo-accounts", type=int, default=300)
     run.add_argument("--once", action="store_true", help="stop after the demo instead of serving")
+    run.add_argument(
+        "--insecure",
+        action="store_true",
+        help="listen on a non-loopback address with no [auth.tokens] (anyone who reaches it may call it)",
+    )
     return p
 
 
@@ -61,6 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"cadencia: {exc}", file=sys.stderr)
         return 2
+    host = args.host or settings.server.host
+    if not settings.auth_enabled and not is_loopback(host) and not args.insecure:
+        print(
+            f"cadencia: refusing to listen on {host} with authentication off: configure "
+            "[auth.tokens], listen on 127.0.0.1, or pass --insecure",
+            file=sys.stderr,
+        )
+        return 2
     demo = args.demo if args.demo is not None else args.config is None
     data_dir = args.data_dir or settings.server.data_dir
     if demo:  # the demo starts over every run: a world of its own, in a directory of its own
@@ -69,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan(
         config=os.path.abspath(config),
         redis_url=args.redis_url or settings.redis.url,
-        host=args.host or settings.server.host,
+        host=host,
         port=args.port if args.port is not None else settings.server.port,
         workers=args.workers or settings.server.workers,
         flow_state_dir=args.flow_state_dir or settings.flow.state_dir,

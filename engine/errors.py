@@ -53,6 +53,10 @@ class TooLarge(CadenciaError):
     status, code = 413, "body_too_large"
 
 
+class TooManyItems(CadenciaError):
+    status, code = 413, "too_many_items"
+
+
 class Unsupported(CadenciaError):
     status, code = 415, "unsupported_media_type"
 

@@ -18,14 +18,21 @@ from policy.binding import ops_for
 
 
 async def ingest_events(
-    store: RedisStore, metrics: Metrics, clock: Clock, body: bytes, content_type: str, source: str = "api"
+    store: RedisStore,
+    metrics: Metrics,
+    clock: Clock,
+    body: bytes,
+    content_type: str,
+    source: str = "api",
+    limit: int | None = None,
 ) -> dict[str, int]:
     """Validate the whole body, check every account, apply. Nothing is applied unless all is."""
     try:
-        wire_events, _many = decode_events(body, content_type)
+        wire_events, _many = decode_events(body, content_type, limit)
     except Invalid as exc:
         metrics.rejected.labels("invalid").inc(exc.items)
         raise
+
     if not wire_events:
         metrics.rejected.labels("invalid").inc()
         raise Invalid("the body holds no events", [])

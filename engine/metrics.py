@@ -46,6 +46,22 @@ REJECT_REASONS = (
     "bad_signature",
     "unavailable",
     "clock_skew",
+    "too_many_items",
+)
+# the error codes of engine/errors.py (and webhooks' bad_signature) a request can be refused with
+REQUEST_ERRORS = (
+    "invalid_json",
+    "validation_failed",
+    "unauthorized",
+    "bad_signature",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "body_too_large",
+    "too_many_items",
+    "unsupported_media_type",
+    "unavailable",
+    "outcome_unknown",
 )
 SOURCES = ("api", "twilio", "whatsapp", "sendgrid", "infobip", "vonage", "smpp")  # vendor webhooks
 BASE_RULES = (
@@ -131,7 +147,7 @@ class Metrics:
             "cadencia_model_version", "Published model version in use.", registry=r, multiprocess_mode="max"
         )
 
-    def preinitialise(self, carriers: tuple[str, ...] = ()) -> None:
+    def preinitialise(self, carriers: tuple[str, ...] = (), prior_asr: float = 0.0) -> None:
         for endpoint in ENDPOINTS:
             for action in ACTIONS:
                 self.decision_duration.labels(endpoint, action)
@@ -140,12 +156,18 @@ class Metrics:
                 self.events.labels(t, s)
         for reason in REJECT_REASONS:
             self.rejected.labels(reason)
+        for code in REQUEST_ERRORS:
+            self.requests_rejected.labels(code)
         for head in ("response", "pay", "templates", "carriers"):
             self.model_updates.labels(head)
         for rule in BASE_RULES:
             self.policy_blocks.labels(rule)
         for carrier in carriers:
             self.carrier_selections.labels(carrier)
+            # network "all": the carrier over every network (set from each model loaded)
+            self.carrier_answer_ratio.labels(carrier, "all").set(prior_asr)
+            self.carrier_breaker_open.labels(carrier, "all").set(0)
+        self.model_version.set(0)
 
 
 def exposition(metrics: Metrics) -> bytes:

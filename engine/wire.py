@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 import orjson
 
-from engine.errors import BadRequest, Invalid, Unsupported
+from engine.errors import BadRequest, Invalid, TooManyItems, Unsupported
 from features.records import Event
 
 Channel = Literal["voice", "ivr", "sms", "whatsapp", "email"]
@@ -152,9 +152,10 @@ def decode_body(body: bytes, content_type: str) -> tuple[list[Any], bool]:
 
 
 def decode_items(
-    body: bytes, content_type: str, kind: Any, check: Check | None = None
+    body: bytes, content_type: str, kind: Any, check: Check | None = None, limit: int | None = None
 ) -> tuple[list[Any], bool]:
-    """Typed items of a one-or-many body, and whether the client sent many.
+    """Typed items of a one-or-many body, and whether the client sent many; more than `limit`
+    items is a 413 (`[server] max_batch_items`), whatever they hold.
 
     msgspec decodes straight from the bytes into structs (no intermediate dicts); only when
     that fails is the body decoded item by item to name every bad item and field."""
@@ -170,7 +171,9 @@ def decode_items(
             items, many = (value, True) if isinstance(value, list) else ([value], False)
     except (msgspec.ValidationError, msgspec.DecodeError):
         raw, many = decode_body(body, content_type)  # raises BadRequest for JSON that is not
+        within(len(raw), limit)
         return convert_all(raw, kind, check), many
+    within(len(items), limit)
     if check is not None:
         details = [d for i, item in enumerate(items) if (d := check(i, {}, item))]
         if details:
@@ -178,6 +181,15 @@ def decode_items(
                 f"{len(details)} of {len(items)} items are invalid; nothing was applied", details, len(items)
             )
     return items, many
+
+
+def within(items: int, limit: int | None) -> None:
+    if limit is not None and items > limit:
+        raise TooManyItems(
+            f"{items} items in one request; the limit is {limit} ([server] max_batch_items): "
+            "send them in several requests",
+            [{"field": "body", "message": f"at most {limit} items"}],
+        )
 
 
 @functools.cache
@@ -258,5 +270,7 @@ def validate_events(items: list[Any]) -> list[EventIn]:
     return convert_all(items, EventIn, check_event)
 
 
-def decode_events(body: bytes, content_type: str) -> tuple[list[EventIn], bool]:
-    return decode_items(body, content_type, EventIn, check_event)
+def decode_events(
+    body: bytes, content_type: str, limit: int | None = None
+) -> tuple[list[EventIn], bool]:
+    return decode_items(body, content_type, EventIn, check_event, limit)

@@ -88,6 +88,26 @@ def test_a_changed_campaign_lets_go_of_the_accounts_it_no_longer_covers(api, set
     assert "A-900" not in {lead["account_id"] for lead in next_leads(api, count=10)}
 
 
+def test_an_unchanged_campaign_put_again_does_not_enrol_again(api, monkeypatch):
+    api.put("/v1/accounts", json=portfolio(4))
+    start_campaign(api, 4)
+    walks = []
+    real = campaigns.enrol
+
+    async def counting(*args, **kwargs):
+        walks.append(args[3])
+        await real(*args, **kwargs)
+
+    monkeypatch.setattr("engine.app.enrol", counting)
+    again = api.put("/v1/campaigns/cards-early", json=CAMPAIGN)
+    assert again.status_code == 200 and again.json()["unchanged"] is True and walks == []
+    changed = api.put(
+        "/v1/campaigns/cards-early",
+        json={**CAMPAIGN, "filter": {**CAMPAIGN["filter"], "days_past_due_max": 45}},
+    )
+    assert changed.status_code == 202 and walks == ["cards-early"]
+
+
 def test_enrolment_lets_requests_through_while_it_scores(api, settings, redis_url, monkeypatch):
     """Scoring a whole scan step at once held every request of the process back (~25 ms for
     500 matching accounts): between two turns of the event loop it scores at most a slice,

@@ -147,3 +147,26 @@ def test_unknown_accounts_stay_unknown_once_others_are_known(api):
     assert api.post("/v1/events", json=ev("warm")).json()["accepted"] == 1  # A-1001 now known
     assert api.post("/v1/events", json=ev("cold", account_id="ghost")).status_code == 422
     assert api.get("/v1/accounts/ghost/timeline").status_code == 404
+
+
+def test_more_items_than_max_batch_items_is_413_and_applies_nothing(api, redis_url, settings):
+    """Work per request is bounded ([server] max_batch_items, 1,000 by default): beyond it
+    the whole request is refused before any of it is looked at."""
+    api.put("/v1/accounts", json=account())
+    limit = settings.server.max_batch_items
+    events = [ev(f"many-{i}") for i in range(limit + 1)]
+    before = log_length(redis_url, settings)
+    r = api.post("/v1/events", json=events)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_many_items"
+    assert str(limit) in r.json()["error"]["message"]
+    assert log_length(redis_url, settings) == before
+    assert metric(api, "cadencia_events_rejected_total", reason="too_many_items") == 1.0
+    ndjson = b"\n".join(orjson.dumps(e) for e in events)
+    r = api.post("/v1/events", content=ndjson, headers={"content-type": "application/x-ndjson"})
+    assert r.status_code == 413
+    decide = [{"account_id": "A-1001", "now": "2026-03-02T09:00:00-06:00"}] * (limit + 1)
+    r = api.post("/v1/decide", json=decide)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_many_items"
+    assert api.put("/v1/accounts", json=[account(f"X-{i}") for i in range(limit + 1)]).status_code == 413
+    assert api.get("/v1/accounts/X-0").status_code == 404
+    assert api.post("/v1/events", json=events[:limit]).status_code == 202  # at the limit: fine

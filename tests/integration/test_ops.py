@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 
 import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.redis_store import RedisStore
 from engine.app import build_app
@@ -38,6 +42,34 @@ def test_metrics_expose_the_contract_series(api):
     )
     assert 'cadencia_carrier_selections_total{carrier="c1"}' in text
     assert not re.search(r"A-1001|\+52133", text)  # no account id or phone number in any label
+
+
+def test_every_declared_metric_has_a_series_and_promtool_accepts_them(api, metrics):
+    """No family declared and never set: after one decision and one event each has a sample,
+    and the exposition passes `promtool check metrics` (Prometheus' own linter)."""
+    api.put("/v1/accounts", json=account())
+    api.post(
+        "/v1/decide", json={"account_id": "A-1001", "now": "2026-03-02T09:00:00-06:00", "channels": ["sms"]}
+    )
+    event = {
+        "event_id": "m-1",
+        "ts": "2026-03-02T09:05:00-06:00",
+        "type": "message",
+        "status": "delivered",
+        "account_id": "A-1001",
+        "channel": "sms",
+    }
+    assert api.post("/v1/events", json=event).status_code == 202
+    text = api.get("/metrics").text
+    declared = {f.name for f in metrics.registry.collect()}
+    exposed = {f.name for f in text_string_to_metric_families(text) if f.samples}
+    assert declared and declared <= exposed, declared - exposed
+    assert 'cadencia_carrier_answer_ratio{carrier="c1",network="all"}' in text
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian: apt-get install prometheus; CI installs it)")
+    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_healthz_and_openapi(api):
