@@ -19,6 +19,7 @@ token like /v1/events.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +46,7 @@ GATEWAY = ("gateway",)
 KEYS = {  # the keys each [webhooks.<vendor>] section takes
     "twilio": ("auth_token", "carrier"),
     "whatsapp": ("app_secret", "verify_token"),
-    "sendgrid": ("public_key",),
+    "sendgrid": ("public_key", "tolerance_s"),
     "vonage": ("signature_secret", "signature_method", "carrier"),
     "infobip": ("carrier",),
     "smpp": ("timezone", "carrier"),
@@ -84,6 +85,14 @@ class VendorConfig:
             if "carrier" in spec and spec["carrier"] not in carriers:
                 raise ConfigError(f"[webhooks.{vendor}] carrier {spec['carrier']!r} is not a [[carriers]] id")
         raw = settings.webhooks
+        tolerance = raw.get("sendgrid", {}).get("tolerance_s")
+        if tolerance is not None:
+            try:
+                if float(tolerance) <= 0:
+                    raise ValueError
+            except ValueError:
+                message = "[webhooks.sendgrid] tolerance_s must be a positive number of seconds"
+                raise ConfigError(message) from None
         key = None
         if raw.get("sendgrid", {}).get("public_key"):
             try:
@@ -235,6 +244,12 @@ class Webhooks:
             timestamp = request.headers.get(sendgrid.TIMESTAMP_HEADER, "")
             ok = bool(signature and timestamp) and sendgrid.valid_signature(key, body, signature, timestamp)
             self._signed(ok, "SendGrid")
+            tolerance = float(self.config.get("sendgrid", "tolerance_s") or sendgrid.TOLERANCE_S)
+            if not sendgrid.fresh(timestamp, time.time(), tolerance):
+                raise BadSignature(
+                    f"the SendGrid signature is dated {timestamp}, more than {tolerance:.0f} s from the "
+                    "server's clock ([webhooks.sendgrid] tolerance_s); nothing was applied"
+                )
         payload = json_body(body)
         return json_response(
             await self._accept("sendgrid", self._parsed(lambda: sendgrid.parse(payload)), "email")

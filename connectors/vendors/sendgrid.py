@@ -28,6 +28,7 @@ from connectors.vendors import Callback, VendorError, from_unix, text_field
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+TOLERANCE_S = 300.0  # how old a signed request may be (its timestamp header vs the server's clock)
 
 MESSAGE = {
     "processed": "queued",
@@ -50,6 +51,15 @@ def public_key(configured: str) -> ec.EllipticCurvePublicKey:
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise ValueError("[webhooks.sendgrid] public_key is not an ECDSA key")
     return key
+
+
+def fresh(timestamp: str, now: float, tolerance_s: float) -> bool:
+    """A signed request from within `tolerance_s` of the server's clock (a replayed capture of
+    a genuine callback is refused once it is older than that)."""
+    try:
+        return abs(now - int(timestamp)) <= tolerance_s
+    except ValueError:
+        return False
 
 
 def valid_signature(key: ec.EllipticCurvePublicKey, body: bytes, signature: str, timestamp: str) -> bool:

@@ -14,6 +14,12 @@ Sources read:
   in-progress, completed, busy, no-answer, failed, canceled; `CallDuration`, `AnsweredBy`:
   human, machine_start, machine_end_beep/_silence/_other, fax, unknown; `SipResponseCode`;
   `Timestamp` in RFC 2822; `Direction`).
+- Twilio docs, answering machine detection: with `AsyncAmd=true` the result comes to
+  `AsyncAmdStatusCallback` as its own request: `CallSid`, `AnsweredBy`,
+  `MachineDetectionDuration`, and no `CallStatus`. The call's final status callback
+  (`completed`) may then lack `AnsweredBy`. A machine or fax verdict is therefore recorded as
+  the call's final outcome under the very event id the `completed` callback would take, so
+  whichever comes second is a duplicate; `human` and `unknown` leave the outcome to it.
 
 The decision id travels as a `decision_id` query parameter on the StatusCallback URL.
 Messages carry no event time of their own (RawDlrDoneDate is the carrier's, in an unstated
@@ -134,12 +140,14 @@ def parse_call(params: Mapping[str, str], decision_id: str | None) -> list[Callb
     if not sid:
         raise VendorError("CallSid", "missing")
     raw_status = (params.get("CallStatus") or "").lower()
+    answered_by = (params.get("AnsweredBy") or "").lower()
+    if not raw_status and answered_by:
+        return _amd_verdict(sid, answered_by, params, decision_id)
     if not raw_status:
         raise VendorError("CallStatus", "missing")
     status = CALL_STATUS.get(raw_status)
     if status is None:  # queued, initiated, ringing, in-progress: the call is not over
         return []
-    answered_by = (params.get("AnsweredBy") or "").lower()
     if status == "answered" and answered_by in MACHINE:
         status = "voicemail"
     elif status == "answered" and answered_by == "fax":
@@ -171,3 +179,20 @@ def parse_call(params: Mapping[str, str], decision_id: str | None) -> list[Callb
             duration_s=duration,
         )
     ]
+
+
+def _amd_verdict(
+    sid: str, answered_by: str, params: Mapping[str, str], decision_id: str | None
+) -> list[Callback]:
+    """An asynchronous answering-machine detection result (no CallStatus)."""
+    if answered_by in MACHINE:
+        status = "voicemail"
+    elif answered_by == "fax":
+        status = "failed"
+    elif answered_by in ("human", "unknown"):
+        return []  # the final status callback says how the call went
+    else:
+        raise VendorError("AnsweredBy", f"unknown value {answered_by!r}")
+    inbound = (params.get("Direction") or "").lower() == "inbound"
+    address = params.get("From") if inbound else params.get("To")
+    return [Callback(f"twilio:{sid}:completed", "call", _time(params), address, decision_id, status=status)]

@@ -12,6 +12,10 @@ Sources read: Meta's WhatsApp Cloud API webhook reference and "Set up webhooks" 
   the decision id), `errors` ([{code, title, …}]). A message: `from`, `id`, `timestamp`,
   `type` (text, button, interactive, image, …), `text.body`, `button.text`/`.payload` (a
   template's quick reply), `interactive.button_reply`/`.list_reply` (`id`, `title`).
+- `field: "user_preferences"` (the user_preferences webhook reference): `value.user_preferences`
+  = [{`wa_id`, `detail`, `category` ("marketing_messages"), `value` ("stop" or "resume"),
+  `timestamp`}]. A user who stops marketing messages is an opt-out from WhatsApp here; a resume
+  is not a consent to collection messages, so it changes nothing.
 """
 
 from __future__ import annotations
@@ -66,11 +70,16 @@ def parse(payload: Any) -> list[Callback]:
     out: list[Callback] = []
     for entry in entries:
         for change in (entry or {}).get("changes") or []:
-            if not isinstance(change, dict) or change.get("field", "messages") != "messages":
+            if not isinstance(change, dict):
                 continue
+            field = change.get("field", "messages")
             value = change.get("value") or {}
+            if field not in ("messages", "user_preferences"):
+                continue
             if not isinstance(value, dict):
                 raise VendorError("entry.changes.value", "expected an object")
+            for p in value.get("user_preferences") or []:
+                out.extend(_preference(p))
             for s in value.get("statuses") or []:
                 out.extend(_status(s))
             for m in value.get("messages") or []:
@@ -104,6 +113,21 @@ def _status(s: Any) -> list[Callback]:
             error_code=code if mapped == "failed" else None,
         )
     ]
+
+
+def _preference(p: Any) -> list[Callback]:
+    if not isinstance(p, dict):
+        raise VendorError("user_preferences", "expected an object")
+    wa_id, choice = p.get("wa_id"), str(p.get("value") or "").lower()
+    if not wa_id:
+        raise VendorError("user_preferences.wa_id", "missing")
+    if choice not in ("stop", "resume"):
+        raise VendorError("user_preferences.value", f"expected stop or resume, not {choice!r}")
+    if choice == "resume":
+        return []
+    ts = from_unix(p["timestamp"], "user_preferences.timestamp") if p.get("timestamp") else None
+    stamp = p.get("timestamp") or ""
+    return [Callback(f"wa:pref:{wa_id}:{stamp}:stop", "optout", ts, str(wa_id), None, "whatsapp")]
 
 
 def _message(m: Any) -> Callback:

@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import time
 from urllib.parse import urlencode
 
 import httpx
@@ -98,9 +99,9 @@ def post_whatsapp(api, payload: dict, secret: str = "wa-secret"):
     )
 
 
-def post_sendgrid(api, events: list, key=SG_PRIVATE):
+def post_sendgrid(api, events: list, key=SG_PRIVATE, ts: str | None = None):
     body = (json.dumps(events) + "\r\n").encode()
-    ts = "1772467200"
+    ts = ts or str(int(time.time()))  # SendGrid signs the time it sends
     signature = base64.b64encode(key.sign(ts.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
     return api.post(
         "/v1/webhooks/sendgrid",
@@ -222,6 +223,74 @@ def test_twilio_call_voicemail_with_the_configured_carrier(api):
     assert post_twilio(api, "/v1/webhooks/twilio/calls", ringing).json()["accepted"] == 0
 
 
+def test_twilio_async_answering_machine_verdict_is_the_calls_outcome(api):
+    """AsyncAmd: the detection result comes alone (AnsweredBy, no CallStatus; Twilio's AMD
+    docs); a machine becomes the call's outcome, and the later `completed` callback, which may
+    not repeat AnsweredBy, is a duplicate of it."""
+    api.put("/v1/accounts", json=account())
+    d = decide(api, "voice")
+    amd = {
+        "AccountSid": "AC1",
+        "CallSid": "CA7",
+        "AnsweredBy": "machine_end_silence",
+        "MachineDetectionDuration": "4100",
+        "To": d["address"],
+        "Direction": "outbound-api",
+    }
+    query = f"decision_id={d['decision_id']}"
+    r = post_twilio(api, "/v1/webhooks/twilio/calls", amd, query)
+    assert r.status_code == 200 and r.json()["accepted"] == 1
+    completed = {"CallSid": "CA7", "CallStatus": "completed", "CallDuration": "22", "To": d["address"]}
+    assert post_twilio(api, "/v1/webhooks/twilio/calls", completed, query).json()["duplicates"] == 1
+    (event,) = events_of(api)
+    assert (event["type"], event["status"], event["decision_id"]) == ("call", "voicemail", d["decision_id"])
+    human = {**amd, "CallSid": "CA8", "AnsweredBy": "human"}
+    assert post_twilio(api, "/v1/webhooks/twilio/calls", human).json()["accepted"] == 0
+
+
+def test_whatsapp_user_stopping_marketing_messages_is_an_opt_out(api):
+    """The user_preferences webhook (Meta's reference): a stop opts the debtor out of WhatsApp;
+    a resume changes nothing."""
+    api.put("/v1/accounts", json=account())
+    change = {
+        "field": "user_preferences",
+        "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550009999", "phone_number_id": "106540352242922"},
+            "contacts": [{"profile": {"name": "Ana"}, "wa_id": "5213312345678"}],
+            "user_preferences": [
+                {
+                    "wa_id": "5213312345678",
+                    "detail": "User requested to stop marketing messages",
+                    "category": "marketing_messages",
+                    "value": "stop",
+                    "timestamp": 1772467300,
+                }
+            ],
+        },
+    }
+    payload = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [change]}],
+    }
+    r = post_whatsapp(api, payload)
+    assert r.status_code == 200 and r.json()["accepted"] == 1
+    assert state(api)["optouts"] == ["whatsapp"]
+    held = api.post("/v1/decide", json={"account_id": "A-1001", "now": NOW, "channels": ["whatsapp"]}).json()
+    assert held["action"] == "wait" and "optout_whatsapp" in held["reasons"]
+    resume = {
+        **change,
+        "value": {
+            **change["value"],
+            "user_preferences": [
+                {**change["value"]["user_preferences"][0], "value": "resume", "timestamp": 1772467400}
+            ],
+        },
+    }
+    r = post_whatsapp(api, {**payload, "entry": [{"id": "102290129340398", "changes": [resume]}]})
+    assert r.json()["accepted"] == 0 and state(api)["optouts"] == ["whatsapp"]
+
+
 def test_malformed_callbacks_name_the_field(api):
     r = post_twilio(api, "/v1/webhooks/twilio/messages", {"MessageStatus": "sent"})
     assert r.status_code == 422
@@ -337,6 +406,10 @@ def test_sendgrid_events(api):
     assert (
         r.status_code == 401 and metric(api, "cadencia_events_rejected_total", reason="bad_signature") == 1.0
     )
+    # a genuine callback captured and replayed later: its signature is valid, its time is not
+    stale = post_sendgrid(api, [{**events[0], "sg_event_id": "sg-replayed"}], ts=str(int(time.time()) - 3600))
+    assert stale.status_code == 401 and "tolerance_s" in stale.json()["error"]["message"]
+    assert metric(api, "cadencia_events_rejected_total", reason="bad_signature") == 2.0
 
 
 # --- Infobip, Vonage, SMPP ----------------------------------------------------------------
