@@ -312,15 +312,15 @@ def _first_permitted(
     time zone allow. Rules are checked lazily, best first: they rarely bind, so one check is
     the usual cost; a forbidden cell is masked and the next best tried. `checked` collects
     each cell looked at and whether it was permitted."""
-    value = value.copy()
+    width = value.shape[1]
+    flat = value.ravel()
+    # best first, ties in index order (what argmax picks); one sort instead of an argmax per
+    # forbidden cell, so a capped account's wait costs its cells' rule checks and no more
+    order = np.argsort(-flat, kind="stable")
+    positive = int(np.count_nonzero(flat > 0))
     blocks: dict[str, Block] = {}
-    while True:
-        ci, hi = (int(i) for i in np.unravel_index(int(np.argmax(value)), value.shape))
-        if value[ci, hi] <= 0:
-            if not blocks:
-                return Wait([Block("no_positive_value")], None)
-            untils = [b.until for b in blocks.values() if b.until is not None]
-            return Wait(list(blocks.values()), min(untils) if untils else None)
+    for cell in order[:positive].tolist():
+        ci, hi = divmod(cell, width)
         block = _cell_block(g, settings, ci, hi)
         if checked is not None:
             checked[ci, hi] = block is None
@@ -329,7 +329,10 @@ def _first_permitted(
         kept = blocks.get(block.rule)
         if kept is None or (block.until is not None and kept.until is not None and block.until < kept.until):
             blocks[block.rule] = block
-        value[ci, hi] = -np.inf
+    if not blocks:
+        return Wait([Block("no_positive_value")], None)
+    untils = [b.until for b in blocks.values() if b.until is not None]
+    return Wait(list(blocks.values()), min(untils) if untils else None)
 
 
 def _cell_block(g: Grid, settings: Settings, ci: int, hi: int) -> Block | None:

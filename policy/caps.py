@@ -21,6 +21,7 @@ the order in which decisions are asked for (their `now`s) never lets a window ho
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -80,8 +81,27 @@ def _local(ts: float, timezone: str) -> datetime:
     return datetime.fromtimestamp(ts, zone(timezone))
 
 
+# A decision checks the rules on many cells of one grid: the same few slot times, days and
+# contacts again and again (a capped account's wait checks every cell). These are pure, so
+# they are cached; the history's local days once per (history, zone), not once per cell.
+@functools.lru_cache(maxsize=4096)
+def _local_date(ts: float, timezone: str) -> date:
+    return datetime.fromtimestamp(ts, zone(timezone)).date()
+
+
+@functools.lru_cache(maxsize=4096)
 def _day_start(day: date, timezone: str) -> float:
     return datetime(day.year, day.month, day.day, tzinfo=zone(timezone)).timestamp()
+
+
+@functools.lru_cache(maxsize=1024)
+def _contact_days(contacts: tuple[Reserved, ...], timezone: str) -> tuple[tuple[Reserved, date, date], ...]:
+    """Each contact with its local day and the Monday of its week."""
+    out = []
+    for c in contacts:
+        day = _local_date(c.ts, timezone)
+        out.append((c, day, _week_start(day)))
+    return tuple(out)
 
 
 def _week_start(day: date) -> date:
@@ -103,21 +123,18 @@ def cap_block(
     no_history = not history.contacts and history.conversation_at is None and history.direct_at is None
     if no_rule_applies or no_history:
         return None
-    day = _local(t, timezone).date()
-    same_day = [c for c in history.contacts if _local(c.ts, timezone).date() == day]
+    day = _local_date(t, timezone)
+    dated = _contact_days(history.contacts, timezone)
+    same_day = [c for c, d, _w in dated if d == day]
     next_day = _day_start(day + timedelta(days=1), timezone)
     week = _week_start(day)
     next_week = _day_start(week + timedelta(days=7), timezone)
-    same_week = [c for c in history.contacts if _week_start(_local(c.ts, timezone).date()) == week]
+    same_week = [c for c, _d, w in dated if w == week]
 
     if country == "US" and channel in CALLS:
         # any seven consecutive calendar days in the debtor's time zone that hold the call's day,
         # the days after it included: a call already reserved for later counts as much
-        calls = sorted(
-            d
-            for c in history.contacts
-            if c.channel in CALLS and abs(((d := _local(c.ts, timezone).date()) - day).days) <= 6
-        )
+        calls = sorted(d for c, d, _w in dated if c.channel in CALLS and abs((d - day).days) <= 6)
         before = [d for d in calls if d <= day]
         if len(before) >= 7:
             return Block("us_calls_7_in_7", _day_start(before[-7] + timedelta(days=7), timezone))
