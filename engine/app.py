@@ -389,6 +389,7 @@ class Api:
             body,
             content_type,
             limit=self.settings.server.max_batch_items,
+            carriers=frozenset(c.id for c in self.settings.carriers),
         )
         return json_response(result, 202)
 

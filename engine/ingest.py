@@ -25,10 +25,11 @@ async def ingest_events(
     content_type: str,
     source: str = "api",
     limit: int | None = None,
+    carriers: frozenset[str] | None = None,
 ) -> dict[str, int]:
     """Validate the whole body, check every account, apply. Nothing is applied unless all is."""
     try:
-        wire_events, _many = decode_events(body, content_type, limit)
+        wire_events, _many = decode_events(body, content_type, limit, carriers)
     except Invalid as exc:
         metrics.rejected.labels("invalid").inc(exc.items)
         raise

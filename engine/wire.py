@@ -271,6 +271,17 @@ def validate_events(items: list[Any]) -> list[EventIn]:
 
 
 def decode_events(
-    body: bytes, content_type: str, limit: int | None = None
+    body: bytes, content_type: str, limit: int | None = None, carriers: frozenset[str] | None = None
 ) -> tuple[list[EventIn], bool]:
-    return decode_items(body, content_type, EventIn, check_event, limit)
+    """`carriers`: the configured ids; an event naming another is refused (a typo would
+    otherwise become a router cell and a metric label of its own, without bound)."""
+    if not carriers:
+        return decode_items(body, content_type, EventIn, check_event, limit)
+
+    def check(i: int, raw: dict[str, Any], ev: EventIn) -> dict[str, Any] | None:
+        if ev.carrier is not None and ev.carrier not in carriers:
+            known = ", ".join(sorted(carriers))
+            return {"index": i, "field": "carrier", "message": f"not a [[carriers]] id ({known})"}
+        return check_event(i, raw, ev)
+
+    return decode_items(body, content_type, EventIn, check, limit)

@@ -170,3 +170,15 @@ def test_more_items_than_max_batch_items_is_413_and_applies_nothing(api, redis_u
     assert api.put("/v1/accounts", json=[account(f"X-{i}") for i in range(limit + 1)]).status_code == 413
     assert api.get("/v1/accounts/X-0").status_code == 404
     assert api.post("/v1/events", json=events[:limit]).status_code == 202  # at the limit: fine
+
+
+def test_an_event_naming_an_unconfigured_carrier_is_refused(api, redis_url, settings):
+    """Carrier ids become router cells and metric labels: only the configured ones count."""
+    api.put("/v1/accounts", json=account())
+    before = log_length(redis_url, settings)
+    r = api.post("/v1/events", json=[ev("c-ok", carrier="c1"), ev("c-typo", carrier="c1 ")])
+    assert r.status_code == 422
+    assert r.json()["error"]["details"] == [
+        {"index": 1, "field": "carrier", "message": "not a [[carriers]] id (c1, c2)"}
+    ]
+    assert log_length(redis_url, settings) == before
