@@ -21,6 +21,7 @@ CAMPAIGNS = f"{PREFIX}:campaigns"  # hash: campaign id -> definition JSON
 CAMPAIGNS_VERSION = f"{PREFIX}:campaigns:version"
 # an account's other keys: its hash's key with one of these suffixes
 CONTACTS, SEEN, TIMELINE = ":c", ":e", ":t"
+SEEN_WINDOW = ":ez"  # zset: event ids applied, by event time, kept for the dedup window
 ROUTE_TAG = "{rt}"  # carrier rate counters and probe slots: one slot, read by every route
 
 

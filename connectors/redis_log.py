@@ -305,6 +305,7 @@ def publish_model(client: redis.Redis, pub: Publication, retention_s: float) -> 
         "examples_learned": pub.examples_learned,
         "observations_learned": pub.observations_learned,
         "reason": pub.reason,
+        "late": pub.late,
         "published_at": repr(time.time()),
     }
     flat = [x for pair in fields.items() for x in pair]

@@ -162,6 +162,9 @@ class Reservation:
     lock_start: float = 0.0  # the time the lock is judged from (engine.clock.Clock.lock_time)
     answer: bytes | None = None  # a request_id's decision: its answer, kept to answer a repeat
     response_deadline: float | None = None  # the response window's end: a timer closes it too
+    # the record without its model inputs, for the timeline and the decision's hash (only the
+    # log, which the dataflow learns from, needs the inputs); None: `record` itself
+    brief: bytes | None = None
 
     def cancel_record(self) -> bytes:
         """The log record that takes this reservation back (after an unknown outcome)."""
@@ -176,6 +179,7 @@ class Ingest:
     decision_id: str | None
     record: bytes
     ops: bytes
+    ts: float = 0.0  # event time: the dedup window keeps its id by it
 
 
 Command = tuple[Any, ...]
@@ -191,15 +195,19 @@ class RedisStore:
         client: RespClient,
         shards: int,
         log_maxlen: int = 1_000_000,
-        timeline_maxlen: int = 2000,
+        timeline_maxlen: int = 300,
         retention_days: int = 400,
         timeout_s: float = 2.0,
+        dedup_days: float = 400.0,
+        decision_days: float = 10.0,
     ) -> None:
         self.r = client
         self.keys = K.Keys(shards)
         self.log_maxlen = log_maxlen
         self.timeline_maxlen = timeline_maxlen
         self.ttl = retention_days * 86400
+        self.dedup_s = dedup_days * 86400
+        self.decision_ttl = int(decision_days * 86400)
         self.timeout_s = timeout_s
         self._sources = {name: _script(name) for name in SCRIPTS}
         self._sha = {name: _sha1(src) for name, src in self._sources.items()}
@@ -333,6 +341,12 @@ class RedisStore:
         )
         return AccountRow(_pairs(fields), [(m, float(sc)) for m, sc in _pairs(contacts).items()])
 
+    async def newest_events(self, account_ids: Iterable[str]) -> dict[str, float]:
+        """Each account's newest event time applied so far (data mode's dedup window)."""
+        ids = list(dict.fromkeys(account_ids))
+        found = await self._run([("HGET", self.keys.account(a), "e_at") for a in ids])
+        return {a: float(v) for a, v in zip(ids, found, strict=True) if v is not None}
+
     async def existing(self, account_ids: Iterable[str]) -> set[str]:
         """The given ids that name accounts."""
         requested = list(dict.fromkeys(account_ids))
@@ -395,6 +409,8 @@ class RedisStore:
                         it.lock_start,
                         it.answer or "",
                         "" if it.response_deadline is None else it.response_deadline,
+                        self.decision_ttl,
+                        it.brief if it.brief is not None else it.record,
                     ],
                 )
             )
@@ -571,8 +587,9 @@ class RedisStore:
 
     # --- events -----------------------------------------------------------------------------
 
-    async def ingest(self, items: Sequence[Ingest]) -> tuple[int, int]:
-        """Apply events, one script call per shard; returns (applied, duplicates)."""
+    async def ingest(self, items: Sequence[Ingest], wall: float | None = None) -> tuple[int, int]:
+        """Apply events, one script call per shard; returns (applied, duplicates). `wall`: the
+        server's clock in wall mode (the dedup window ends there), None in data mode."""
         by_shard: dict[int, list[Ingest]] = defaultdict(list)
         for it in items:
             by_shard[self.keys.shard(it.account_id)].append(it)
@@ -580,13 +597,19 @@ class RedisStore:
         commands = []
         for shard, group in by_shard.items():
             keys: list[str] = [k.log(shard)]
-            args: list[Any] = [self.log_maxlen, self.timeline_maxlen, self.ttl]
+            args: list[Any] = [
+                self.log_maxlen,
+                self.timeline_maxlen,
+                self.ttl,
+                self.dedup_s,
+                "" if wall is None else repr(wall),
+            ]
             for it in group:
                 acct = k.account(it.account_id)
                 linked = it.decision_id is not None and _same_shard(it.decision_id, shard)
                 dec = k.decision(it.decision_id) if linked and it.decision_id else acct
-                keys += [acct, acct + K.SEEN, acct + K.TIMELINE, dec]
-                args += [it.event_id, it.account_id, "1" if linked else "0", it.record, it.ops]
+                keys += [acct, acct + K.SEEN_WINDOW, acct + K.TIMELINE, dec, acct + K.SEEN]
+                args += [it.event_id, it.account_id, "1" if linked else "0", it.record, it.ops, repr(it.ts)]
             commands.append(self._eval("ingest", keys, args))
         out = await self._run(commands, writes=True)
         return sum(int(a) for a, _ in out), sum(int(d) for _, d in out)

@@ -463,6 +463,7 @@ class Api:
                 "examples_learned": int(meta[b"examples_learned"]),
                 "observations_learned": int(meta[b"observations_learned"]),
                 "reason": meta[b"reason"].decode(),
+                "late": int(meta.get(b"late", b"0")),
                 "serving": version == self.models.scorer.version,
                 "model": data,
             }

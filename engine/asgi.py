@@ -29,5 +29,7 @@ def create_app():
         log_maxlen=settings.redis.log_maxlen,
         timeline_maxlen=settings.redis.timeline_maxlen,
         retention_days=settings.redis.retention_days,
+        dedup_days=settings.redis.dedup_days,
+        decision_days=settings.redis.decision_days,
     )
     return build_app(settings, store, Metrics())

@@ -10,6 +10,7 @@ JSON array, or the single requests that reached the process together (`engine.co
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
@@ -394,6 +395,7 @@ def contact_answer(
         contact_at=c.send_at,
         contact_member=f"{decision_id}|{c.channel}|{c.point_id}",
         record=log_json(record),
+        brief=log_json(dataclasses.replace(record, x={})),
         deadline=deadline,
         expires_at=expires,
         lock_start=now if lock_now is None else lock_now,

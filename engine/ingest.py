@@ -3,6 +3,7 @@ shard (dedupe, binding facts, log append) in one pipelined round trip."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 
@@ -41,7 +42,8 @@ async def ingest_events(
     events = [to_event(e, accepted_at, source) for e in wire_events]
     require_times(clock, metrics, events, accepted_at)
     await require_accounts(store, metrics, events)
-    return await apply(store, metrics, events, accepted_at)
+    await require_window(store, clock, metrics, events, accepted_at)
+    return await apply(store, metrics, events, accepted_at, wall_of(clock, accepted_at))
 
 
 def require_times(clock: Clock, metrics: Metrics, events: list[Event], accepted_at: float) -> None:
@@ -54,6 +56,38 @@ def require_times(clock: Clock, metrics: Metrics, events: list[Event], accepted_
             "nothing was applied",
             details,
             len(events),
+        )
+
+
+def wall_of(clock: Clock, accepted_at: float) -> float | None:
+    """Where the dedup window ends: the server's clock in wall mode, the data's in data mode."""
+    return accepted_at if clock.bounded else None
+
+
+async def require_window(
+    store: RedisStore, clock: Clock, metrics: Metrics, events: list[Event], accepted_at: float
+) -> None:
+    """Refuse the batch if an event is older than the dedup window ([redis] dedup_days): its
+    id may be forgotten, so applying it could count it twice."""
+    if clock.bounded:
+        cutoff = {e.account_id: accepted_at - store.dedup_s for e in events}
+    else:  # data mode: the window follows each account's newest event
+        newest = await store.newest_events(e.account_id for e in events)
+        cutoff = {a: at - store.dedup_s for a, at in newest.items()}
+    details = [
+        {
+            "index": i,
+            "field": "ts",
+            "message": f"older than the dedup window ({store.dedup_s / 86400:g} days, [redis] dedup_days): "
+            "a resend could not be told from the first delivery",
+        }
+        for i, e in enumerate(events)
+        if e.ts < cutoff.get(e.account_id, -math.inf)
+    ]
+    if details:
+        metrics.rejected.labels("stale").inc(len(events))
+        raise Invalid(
+            f"{len(details)} of {len(events)} events are too old; nothing was applied", details, len(events)
         )
 
 
@@ -73,15 +107,21 @@ async def require_accounts(store: RedisStore, metrics: Metrics, events: list[Eve
 
 
 async def apply(
-    store: RedisStore, metrics: Metrics, events: list[Event], accepted_at: float
+    store: RedisStore, metrics: Metrics, events: list[Event], accepted_at: float, wall: float | None = None
 ) -> dict[str, int]:
     applied, duplicates = await store.ingest(
         [
             Ingest(
-                e.account_id, e.event_id, e.decision_id, log_json(e, accepted_at), orjson.dumps(ops_for(e))
+                e.account_id,
+                e.event_id,
+                e.decision_id,
+                log_json(e, accepted_at),
+                orjson.dumps(ops_for(e)),
+                e.ts,
             )
             for e in events
-        ]
+        ],
+        wall,
     )
     for (kind, source), n in Counter((e.type, e.source) for e in events).items():
         metrics.events.labels(kind, source).inc(n)

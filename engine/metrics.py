@@ -47,6 +47,7 @@ REJECT_REASONS = (
     "unavailable",
     "clock_skew",
     "too_many_items",
+    "stale",
 )
 # the error codes of engine/errors.py (and webhooks' bad_signature) a request can be refused with
 REQUEST_ERRORS = (

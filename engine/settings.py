@@ -60,7 +60,15 @@ class RedisSettings:
     url: str | None = None  # None: start a private redis-server
     shards: Positive = 16  # hash-tag buckets; fixed once data is written (see connectors/keys.py)
     log_maxlen: Positive = 1_000_000  # per shard stream, approximate trimming
-    timeline_maxlen: Positive = 2_000
+    timeline_maxlen: Positive = 300  # entries an account's timeline keeps (~3 a day for a daily contact)
+    # an event id is remembered this long (event time) to count a resend as a duplicate; an
+    # event older than that is refused, so every event is still applied once, ever. The
+    # default keeps ids as long as timelines and decisions; a shorter window bounds memory
+    # further (ids are ~80 bytes each) at the price of refusing events that old
+    dedup_days: PositiveFloat = 400.0
+    # a decision's own hash (what cancels, outcomes, routes and request_id repeats look up);
+    # its record stays on the account's timeline for retention_days
+    decision_days: PositiveFloat = 10.0
     retention_days: Positive = 400  # timelines and decision records expire after this
 
 
@@ -297,6 +305,10 @@ def from_dict(raw: dict[str, Any]) -> Settings:
     d = settings.decisions
     if not 0 < d.response_window_hours <= d.attribution_hours:
         raise ConfigError("[decisions] response_window_hours must be > 0 and <= attribution_hours")
+    if settings.redis.decision_days * 24 < d.attribution_hours + 168:
+        raise ConfigError(
+            "[redis] decision_days must cover the longest horizon (168 h) plus [decisions] attribution_hours"
+        )
     if settings.server.clock not in CLOCK_MODES:
         raise ConfigError(f"[server] clock must be one of {', '.join(CLOCK_MODES)}")
     return settings

@@ -54,6 +54,7 @@ class Publication:
     observations_learned: int
     reason: str  # "interval", "breaker" or "end"
     data: bytes  # models.contact.dumps_data(ContactModels.to_data())
+    late: int = 0  # lessons learned out of event-time order so far (they came after the frontier)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +162,7 @@ class OrderedLearner:
             self.observations_learned,
             reason,
             dumps_data(self.models.to_data()),
+            self.late,
         )
 
 

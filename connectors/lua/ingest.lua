@@ -1,9 +1,14 @@
 -- Apply a batch of events of one shard: dedupe by event id, apply the binding facts,
 -- append to the shard's log and the account's timeline. Atomic per call.
--- KEYS[1]: the shard's log stream; then 4 keys per event:
---   account hash, seen-ids set, timeline stream, decision hash (or the account hash if none)
--- ARGV[1..3]: log maxlen, timeline maxlen, timeline ttl (s); then 5 args per event:
---   event id, account id, has-decision flag ('1'/'0'), record JSON, ops JSON
+-- KEYS[1]: the shard's log stream; then 5 keys per event: account hash, seen-ids zset (by
+--   event time), timeline stream, decision hash (or the account hash if none), and the
+--   seen-ids set of earlier versions (read only: ids applied before the window existed)
+-- ARGV[1..5]: log maxlen, timeline maxlen, timeline ttl (s), dedup window (s), and the
+--   server's clock ('' in data mode); then 6 args per event:
+--   event id, account id, has-decision flag ('1'/'0'), record JSON, ops JSON, event time
+-- Dedup window: ids are kept while their event time is within the window of the newest
+-- (the server's clock in wall mode, the account's newest event in data mode: `e_at`). The
+-- caller refuses events older than that, so an event is still applied once, ever.
 -- ops: {"optout", channel, ts} | {"promise", json, ts} | {"pay", amount} | {"dispute", ts}
 --      | {"release", decision_id or "", revoke reason?} | {"conversation", ts} | {"direct", ts, channel}
 --      | {"intent", ts, intent}: the debtor's last reply intent (journeys)
@@ -21,15 +26,28 @@ local function newest(acct, field, ts, value)
 end
 
 local applied, dups = 0, 0
-local n = (#KEYS - 1) / 4
+local window, wall = tonumber(ARGV[4]), ARGV[5]
+local n = (#KEYS - 1) / 5
 for i = 0, n - 1 do
-  local acct, seen, tl, dec = KEYS[2 + i * 4], KEYS[3 + i * 4], KEYS[4 + i * 4], KEYS[5 + i * 4]
-  local a = 4 + i * 5
+  local k = 2 + i * 5
+  local acct, seen, tl, dec, legacy = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
+  local a = 6 + i * 6
   local event_id, account_id, has_dec, record, ops = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-  if redis.call('SADD', seen, event_id) == 0 then
+  local ts = tonumber(ARGV[a + 5])
+  if redis.call('ZSCORE', seen, event_id) or redis.call('SISMEMBER', legacy, event_id) == 1 then
     dups = dups + 1
   else
     applied = applied + 1
+    redis.call('ZADD', seen, ts, event_id)
+    local latest = ts
+    if wall ~= '' then
+      latest = tonumber(wall)
+      redis.call('EXPIRE', seen, math.ceil(window) + 86400)  -- idle past the window: nothing to keep
+    else
+      latest = math.max(ts, tonumber(redis.call('HGET', acct, 'e_at') or '-1e18'))
+      redis.call('HSET', acct, 'e_at', latest)
+    end
+    redis.call('ZREMRANGEBYSCORE', seen, '-inf', '(' .. (latest - window))
     local changed = false
     for _, op in ipairs(cjson.decode(ops)) do
       local name = op[1]

@@ -7,7 +7,9 @@
 --       13 (dialer leases) hold the account in its campaign until this time,
 --       14 the time the lock starts (the request's time, never later than the server's clock),
 --       15 the answer JSON, for a decision whose id comes from a request_id ('' otherwise),
---       16 the end of the response window (a timer of its own: member ARGV[10] .. '|r')
+--       16 the end of the response window (a timer of its own: member ARGV[10] .. '|r'),
+--       17 the decision hash's ttl (s): it serves cancels, outcomes and repeats, not history,
+--       18 the record without its model inputs (for the timeline and the decision hash)
 -- KEYS 7-8 (dialer leases only): the campaign's ready and held sets in this shard
 -- Returns 1 when reserved, 0 when the account changed or a live reservation holds it (the
 -- caller re-reads and decides again), or the answer the decision already has: a request_id
@@ -47,13 +49,13 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 local newest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (tonumber(newest[2]) - tonumber(ARGV[5])))
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[11], '*', 'r', ARGV[6])
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[12], '*', 'r', ARGV[6])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[12], '*', 'r', ARGV[18])
 redis.call('EXPIRE', KEYS[4], ARGV[8])
-redis.call('HSET', KEYS[5], 'account', ARGV[7], 'member', ARGV[4], 'state', 'reserved', 'record', ARGV[6])
+redis.call('HSET', KEYS[5], 'account', ARGV[7], 'member', ARGV[4], 'state', 'reserved', 'record', ARGV[18])
 if ARGV[15] ~= '' then
   redis.call('HSET', KEYS[5], 'answer', ARGV[15])
 end
-redis.call('EXPIRE', KEYS[5], ARGV[8])
+redis.call('EXPIRE', KEYS[5], ARGV[17])
 redis.call('ZADD', KEYS[6], ARGV[9], ARGV[10])
 if ARGV[16] ~= '' and ARGV[16] ~= ARGV[9] then
   redis.call('ZADD', KEYS[6], ARGV[16], ARGV[10] .. '|r')

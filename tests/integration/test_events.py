@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import httpx
 import orjson
 import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.keys import Keys
-from tests.conftest import account
+from connectors.redis_store import RedisStore
+from engine.app import build_app
+from engine.metrics import Metrics
+from tests.conftest import LiveServer, account
 
 TS = "2026-03-02T09:00:00-06:00"
 
@@ -182,3 +186,36 @@ def test_an_event_naming_an_unconfigured_carrier_is_refused(api, redis_url, sett
         {"index": 1, "field": "carrier", "message": "not a [[carriers]] id (c1, c2)"}
     ]
     assert log_length(redis_url, settings) == before
+
+
+def test_event_ids_are_remembered_for_the_dedup_window_and_older_events_refused(redis_url, settings):
+    """Idempotency costs bounded memory: an id is kept for [redis] dedup_days of event time
+    (data mode: after the account's newest event), and an event older than that is refused,
+    since its id may be forgotten: every event is still applied once, ever."""
+    store = RedisStore.from_url(redis_url, settings.redis.shards, dedup_days=35)
+    server = LiveServer(build_app(settings, store, Metrics()))
+    with server, httpx.Client(base_url=server.url, timeout=10) as api:
+        api.put("/v1/accounts", json=account())
+        first = ev("w-1", ts="2026-03-02T09:00:00-06:00")
+        assert api.post("/v1/events", json=first).json()["accepted"] == 1
+        assert api.post("/v1/events", json=first).json()["duplicates"] == 1
+        later = ev("w-2", ts="2026-04-20T09:00:00-06:00")  # 49 days on: w-1 leaves the 35-day window
+        assert api.post("/v1/events", json=later).json()["accepted"] == 1
+        client = redis.Redis.from_url(redis_url)
+        seen = Keys(settings.redis.shards).account("A-1001") + ":ez"
+        assert client.zrange(seen, 0, -1) == [b"w-2"]  # bounded: the old id is gone
+        client.close()
+        before = log_length(redis_url, settings)
+        r = api.post("/v1/events", json=[ev("w-3", ts="2026-04-20T10:00:00-06:00"), first])
+        assert r.status_code == 422 and r.json()["error"]["details"][0]["index"] == 1
+        assert r.json()["error"]["details"][0]["field"] == "ts"
+        assert log_length(redis_url, settings) == before  # nothing of the batch applied
+        assert metric(api, "cadencia_events_rejected_total", reason="stale") == 2.0
+
+
+def test_ids_applied_before_the_dedup_window_existed_still_count_as_duplicates(api, redis_url, settings):
+    api.put("/v1/accounts", json=account())
+    client = redis.Redis.from_url(redis_url)
+    client.sadd(Keys(settings.redis.shards).account("A-1001") + ":e", "old-1")  # an earlier version's set
+    client.close()
+    assert api.post("/v1/events", json=ev("old-1")).json() == {"accepted": 0, "duplicates": 1}
