@@ -47,7 +47,7 @@ bench: setup bench-tools  ## speed and quality benchmarks; results in benchmarks
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.run --sched $(SCHED)
 	[ "$(SCHED)" = fair ] || $(BIN)/python -m benchmarks.sched
-	$(BIN)/python -m benchmarks.sim
+	$(BIN)/python -m benchmarks.sim --identity
 
 faults: setup  ## crash the dataflow 20x, the API 5x, restart Redis; the run must end as a clean one
 	$(BIN)/python -m benchmarks.faults

@@ -21,6 +21,7 @@ Pure: no I/O, no clock of its own (the caller passes the server's time).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 NEVER = float("-inf")
@@ -74,14 +75,21 @@ class ShardTime:
 
     def timers_read(self, scores: list[float], complete_through: float | None) -> ShardTime:
         """After reading due timers with these scores (in order) from the position; when the
-        read took every timer due by `complete_through`, everything up to it is done."""
+        read took every timer due by `complete_through`, everything up to it is done. A read
+        cut short still completes every score below its last: a backlog of due timers moves
+        the frontier as it is read, not only once it is through."""
         at, offset = self.timers_at, self.timers_offset
         for score in scores:
             if score == at:
                 offset += 1
             else:
                 at, offset = score, 1
-        done = self.timers_done if complete_through is None else max(self.timers_done, complete_through)
+        if complete_through is not None:
+            done = max(self.timers_done, complete_through)
+        elif scores:  # reads go by score: every timer scored below the last one read is read
+            done = max(self.timers_done, math.nextafter(scores[-1], -math.inf))
+        else:
+            done = self.timers_done
         return replace(self, timers_at=at, timers_offset=offset, timers_done=done)
 
 

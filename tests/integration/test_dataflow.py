@@ -291,3 +291,40 @@ def test_the_source_reads_again_at_once_while_behind_and_lingers_once_drained(re
     assert len(no_linger.next_batch()) == 6
     assert no_linger.next_awake() is None
     client.close()
+
+
+def _expired_after(reader: LogReader, polls: int = 3) -> list[str]:
+    out = []
+    for _ in range(polls):
+        out += [i.record.decision_id for i in reader.read() if isinstance(i.record, ExpireRecord)]
+    return out
+
+
+def test_one_future_dated_record_closes_no_other_accounts_window(redis_url, settings):
+    """The watermark is the second most advanced account's time: one record a month ahead
+    (a client's bad clock) moves its own account, and nobody else's window closes."""
+    client = redis.Redis.from_url(redis_url)
+    keys = K.Keys(settings.redis.shards)
+    client.zadd(keys.timers(0), {"d-a|A-1": T0 + 3600})
+    for n, (acct, ts) in enumerate((("A-1", T0), ("A-2", T0), ("A-3", T0 + 30 * 86400))):
+        client.xadd(keys.log(0), {"r": log_json(Event(f"e-{n}", ts, "message", acct, status="sent"))})
+    reader = LogReader(client, keys, [0], allowed_lateness_s=0.0, reorder_s=0.0)
+    assert _expired_after(reader) == []  # A-3 alone is a month ahead; the shard is still at T0
+    client.xadd(keys.log(0), {"r": log_json(Event("e-9", T0 + 7200, "message", "A-2", status="sent"))})
+    assert _expired_after(reader) == ["d-a"]  # a second account got there: the window closes
+    client.close()
+
+
+def test_in_wall_mode_an_idle_shard_follows_the_servers_clock(redis_url, settings):
+    """A shard whose log is drained is idle, not behind: in wall mode its windows close by the
+    server's clock; in data mode only its own records (or POST /v1/clock) move it."""
+    client = redis.Redis.from_url(redis_url)
+    keys = K.Keys(settings.redis.shards)
+    old = time.time() - 86400
+    client.zadd(keys.timers(0), {"d-w|A-1": old + 3600})
+    client.xadd(keys.log(0), {"r": log_json(Event("e-0", old, "message", "A-1", status="sent"))})
+    data_mode = LogReader(client, keys, [0], allowed_lateness_s=0.0, reorder_s=0.0, wall_clock=False)
+    assert _expired_after(data_mode) == []
+    wall_mode = LogReader(client, keys, [0], allowed_lateness_s=0.0, reorder_s=0.0, wall_clock=True)
+    assert _expired_after(wall_mode) == ["d-w"]
+    client.close()

@@ -38,6 +38,7 @@ class Cadencia(Policy):
         self.horizon = horizon_hours
         self._through: datetime | None = None  # the last time POSTed to /v1/clock
         self._posted: datetime | None = None  # every outcome before this is posted
+        self._probes: set[str | None] = set()  # decisions routed as a probe through an open breaker
         self.dialer = calls_per_day > 0
         steps = (SHIFT_UTC[1] - SHIFT_UTC[0]) * 60 // step_minutes
         self.per_step = -(-calls_per_day // steps) if self.dialer else 0
@@ -98,8 +99,17 @@ class Cadencia(Policy):
         """Route a planned call at the moment it is placed: the carrier the engine chooses now
         (breakers, rate limits), or no call when the reservation was revoked in the meantime."""
         if unposted:  # the engine must know what happened before this call
+            # a carrier failure, or the outcome of a probe, may open or close a breaker: the
+            # engine publishes that at once, and in real time it reaches every API process in
+            # about a second; here the next call is milliseconds away, so wait for it (the run
+            # stays a function of the data)
+            breaker_news = any(
+                (e.get("sip_code") or 0) >= 500 or e.get("decision_id") in self._probes for e in unposted
+            )
             self.observe([{k: v for k, v in e.items() if not k.startswith("_")} for e in unposted])
             unposted.clear()
+            if breaker_news:
+                self.caught_up(now)
         route = self.http.call(
             "POST",
             "/v1/route",
@@ -119,7 +129,9 @@ class Cadencia(Policy):
             self.http.call("POST", f"/v1/decisions/{c.decision_id}/cancel")
             return False
         self.routes["routed"] += 1
-        self.routes["probes"] += any(r.startswith("probe=") for r in route["reasons"])
+        if any(r.startswith("probe=") for r in route["reasons"]):
+            self.routes["probes"] += 1
+            self._probes.add(c.decision_id)
         c.carrier = route["carrier"]
         return True
 
@@ -152,7 +164,9 @@ class Cadencia(Policy):
                 self.http.call("POST", f"/v1/decisions/{lead['decision_id']}/cancel")
                 continue
             self.routes["routed"] += 1
-            self.routes["probes"] += any(r.startswith("probe=") for r in route["reasons"])
+            if any(r.startswith("probe=") for r in route["reasons"]):
+                self.routes["probes"] += 1
+                self._probes.add(lead["decision_id"])
             out.append(
                 Contact(
                     lead["account_id"],
