@@ -15,6 +15,7 @@ import redis
 
 from connectors import keys as K
 from features.account import AccountFeatures, serving
+from features.pickling import fast_pickling
 from features.records import AccountRecord, ClockRecord, DecisionRecord, ExpireRecord, Record, decode_log
 from models.eventtime import NEVER, ShardTime
 from models.learner import Frontier, Publication
@@ -320,3 +321,6 @@ def write_frontier(client: redis.Redis, frontier: Frontier) -> None:
 
 def model_data(client: redis.Redis, version: str) -> bytes | None:
     return client.hget(K.model(version), "data")
+
+
+fast_pickling(LogItem, Progress, FeatureWrite)

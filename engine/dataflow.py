@@ -17,6 +17,7 @@ frontier), never the wall clock, so a replay of the same log learns and scores t
 from __future__ import annotations
 
 import gc
+import heapq
 import pickle
 import time
 from collections import deque
@@ -47,6 +48,7 @@ from engine.campaigns import Campaign, decode_campaigns, in_campaign, record_pri
 from engine.metrics import Metrics
 from engine.settings import Settings
 from features import account as features
+from features.pickling import fast_pickling
 from features.records import AccountRecord, CancelRecord, ClockRecord, DecisionRecord, Event
 from models import attribution, carriers
 from models.attribution import Example
@@ -322,7 +324,11 @@ class QueueState:
     shard: int | None = None  # known from the first change it holds
     frontier: float = NEVER
     versions: list[tuple[float, str]] = field(default_factory=list)  # (as_of, version), oldest first
-    pending: list[tuple[float, FeatureWrite]] = field(default_factory=list)  # in arrival order
+    # a heap of (event time, arrival number, change): released in time order as the frontier
+    # passes, each in O(log n) (a scan of every pending change per batch cost the dataflow
+    # more than the rest of an event's work at 5,000 events/s)
+    pending: list[tuple[float, int, FeatureWrite]] = field(default_factory=list)
+    arrivals: int = 0
 
 
 VERSIONS_KEPT = 256
@@ -350,9 +356,11 @@ class CampaignQueues(StatefulBatchLogic[FeatureWrite | Output, Rescore | QueueMa
                 s.frontier = max(s.frontier, v.at)
             else:
                 shard = v.shard
-                s.pending.append((_queue_time(v), v))
-        due = [(t, w) for t, w in s.pending if t <= s.frontier]
-        s.pending = [(t, w) for t, w in s.pending if t > s.frontier]
+                s.arrivals += 1
+                heapq.heappush(s.pending, (_queue_time(v), s.arrivals, v))
+        due = []
+        while s.pending and s.pending[0][0] <= s.frontier:
+            due.append(heapq.heappop(s.pending))
         out: list[Rescore | QueueMark] = list(self._release(due)) if due else []
         if shard is not None:
             s.shard = shard
@@ -360,14 +368,16 @@ class CampaignQueues(StatefulBatchLogic[FeatureWrite | Output, Rescore | QueueMa
             out.append(QueueMark(s.shard, s.frontier))
         return out, StatefulBatchLogic.RETAIN
 
-    def _release(self, due: list[tuple[float, FeatureWrite]]) -> list[Rescore]:
-        latest: dict[str, tuple[float, FeatureWrite]] = {}
+    def _release(self, due: list[tuple[float, int, FeatureWrite]]) -> list[Rescore]:
+        """Per account, its newest state (the last to arrive) with what any of its changes said."""
+        latest: dict[str, tuple[int, float, FeatureWrite]] = {}
         flags: dict[str, tuple[bool, bool]] = {}
-        for t, w in due:
+        for t, n, w in due:
             ready, upload = flags.get(w.account_id, (False, False))
             flags[w.account_id] = (ready or w.is_event, upload or w.upload)
-            latest[w.account_id] = (t, w)
-        return [Rescore(w, *flags[a], self._version_at(t)) for a, (t, w) in sorted(latest.items())]
+            if w.account_id not in latest or n > latest[w.account_id][0]:
+                latest[w.account_id] = (n, t, w)
+        return [Rescore(w, *flags[a], self._version_at(t)) for a, (_n, t, w) in sorted(latest.items())]
 
     def _version_at(self, t: float) -> str:
         version = INITIAL_VERSION
@@ -379,7 +389,7 @@ class CampaignQueues(StatefulBatchLogic[FeatureWrite | Output, Rescore | QueueMa
 
     def snapshot(self) -> QueueState:
         s = self.state
-        return QueueState(s.shard, s.frontier, list(s.versions), list(s.pending))
+        return QueueState(s.shard, s.frontier, list(s.versions), list(s.pending), s.arrivals)
 
 
 def _queue_time(w: FeatureWrite) -> float:
@@ -583,3 +593,6 @@ def build_flow(
     )
     op.output("queues", op.key_rm("unkey_queues", queued), queue_sink or QueueSink(url, keys, settings))
     return flow
+
+
+fast_pickling(AccountState)

@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from features.outcomes import classify
+from features.pickling import fast_pickling
 from features.records import AccountRecord, CancelRecord, DecisionRecord, Event, Record
 
 DEFAULT_HALF_LIFE_S = 14 * 86400.0
@@ -317,3 +318,6 @@ def read(served: dict[str, Any] | None, now: float, half_life: float = DEFAULT_H
 
 def utc_iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+fast_pickling(AccountFeatures, FeatureView)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from features.pickling import fast_pickling
 from features.records import Event
 
 # SIP answers that say the number itself is bad (not a passing network failure).
@@ -86,3 +87,6 @@ def classify(event: Event) -> Outcome:
         return Outcome(response=True, pay=True, terminal=True)
     # optout, dispute: the debtor engaged, but not in a way to learn to seek.
     return Outcome(terminal=True)
+
+
+fast_pickling(Outcome)

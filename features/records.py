@@ -11,6 +11,8 @@ from typing import Any
 
 import msgspec
 
+from features.pickling import fast_pickling
+
 EVENT_TYPES = ("message", "call", "reply", "promise", "payment", "optout", "dispute")
 MESSAGE_STATUSES = ("queued", "sent", "delivered", "read", "failed", "undelivered")
 CALL_STATUSES = ("answered", "no_answer", "busy", "failed", "voicemail", "canceled")
@@ -155,3 +157,6 @@ def from_log(raw: dict[str, Any]) -> Record:
         raw["contact_points"] = tuple(raw.get("contact_points", ()))
         raw["points"] = tuple((i, t, tuple(ch)) for i, t, ch in raw.get("points", ()))
     return cls(**raw)
+
+
+fast_pickling(Event, AccountRecord, DecisionRecord, CancelRecord, ExpireRecord, ClockRecord)

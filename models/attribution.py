@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from features.outcomes import classify
+from features.pickling import fast_pickling
 from features.records import CancelRecord, DecisionRecord, Event, ExpireRecord, Record
 
 HEADS = ("response", "pay")
@@ -138,3 +139,6 @@ def step(state: Attribution, record: Record) -> tuple[Attribution, list[Example]
         return state, examples
     updated = replace(target, responded=responded, paid=paid, reported=True)
     return replace(state, open={**state.open, target.decision.decision_id: updated}), examples
+
+
+fast_pickling(Example, Open, Attribution)

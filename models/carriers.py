@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from features.outcomes import DEAD_NUMBER_SIP
+from features.pickling import fast_pickling
 
 ANY_NETWORK = "*"
 ALL_BANDS = -1
@@ -331,3 +332,6 @@ def route_seed(seed: int, address: str, now: float) -> random.Random:
 
 def prior_mean(config: RouterConfig) -> float:
     return config.prior_answers / (config.prior_answers + config.prior_failures)
+
+
+fast_pickling(RouterConfig, Observation, Evidence, Breaker, Route)

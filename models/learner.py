@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from features.pickling import fast_pickling
 from models.attribution import Example
 from models.carriers import Observation
 from models.contact import INITIAL_VERSION, ContactModels, dumps_data
@@ -172,3 +173,6 @@ def shards_of(count: int) -> tuple[int, ...]:
 
 def all_progress(shards: Iterable[int], at: float) -> dict[int, float]:
     return dict.fromkeys(shards, at)
+
+
+fast_pickling(Lesson, Publication, Frontier)
