@@ -26,7 +26,7 @@ from connectors.redis_store import RedisStore
 from connectors.vendors import Callback
 from engine.clock import Clock
 from engine.errors import Invalid
-from engine.ingest import apply, require_times, require_window, wall_of
+from engine.ingest import apply, require_times
 from engine.metrics import Metrics
 from engine.wire import EventIn, check_event, detail, to_event
 
@@ -71,10 +71,7 @@ class Callbacks:
         if events:
             normalised = [to_event(e, accepted_at, vendor) for e in events]
             require_times(self.clock, self.metrics, normalised, accepted_at)
-            await require_window(self.store, self.clock, self.metrics, normalised, accepted_at)
-            result = await apply(
-                self.store, self.metrics, normalised, accepted_at, wall_of(self.clock, accepted_at)
-            )
+            result = await apply(self.store, self.metrics, self.clock, normalised, accepted_at)
         if unmatched:
             await self.store.deadletter(
                 [

@@ -269,7 +269,6 @@ class Learner(StatefulBatchLogic[Lesson | Progress, Output, bytes]):
         self.learner = learner
         self.metrics = metrics
         self._counted = dict(learner.learned_heads)
-        self._observations = learner.observations_learned
 
     def on_batch(self, values: list[Lesson | Progress]) -> tuple[list[Output], bool]:
         out: list[Output] = []
@@ -288,11 +287,6 @@ class Learner(StatefulBatchLogic[Lesson | Progress, Output, bytes]):
             if n > self._counted.get(head, 0):
                 self.metrics.model_updates.labels(head).inc(n - self._counted.get(head, 0))
                 self._counted[head] = n
-        if self.learner.observations_learned > self._observations:
-            self.metrics.model_updates.labels("carriers").inc(
-                self.learner.observations_learned - self._observations
-            )
-            self._observations = self.learner.observations_learned
 
     def snapshot(self) -> bytes:
         return pickle.dumps(self.learner)  # the local recovery store; Redis only ever gets data

@@ -34,7 +34,6 @@ async def ingest_events(
     except Invalid as exc:
         metrics.rejected.labels("invalid").inc(exc.items)
         raise
-
     if not wire_events:
         metrics.rejected.labels("invalid").inc()
         raise Invalid("the body holds no events", [])
@@ -42,8 +41,7 @@ async def ingest_events(
     events = [to_event(e, accepted_at, source) for e in wire_events]
     require_times(clock, metrics, events, accepted_at)
     await require_accounts(store, metrics, events)
-    await require_window(store, clock, metrics, events, accepted_at)
-    return await apply(store, metrics, events, accepted_at, wall_of(clock, accepted_at))
+    return await apply(store, metrics, clock, events, accepted_at)
 
 
 def require_times(clock: Clock, metrics: Metrics, events: list[Event], accepted_at: float) -> None:
@@ -57,11 +55,6 @@ def require_times(clock: Clock, metrics: Metrics, events: list[Event], accepted_
             details,
             len(events),
         )
-
-
-def wall_of(clock: Clock, accepted_at: float) -> float | None:
-    """Where the dedup window ends: the server's clock in wall mode, the data's in data mode."""
-    return accepted_at if clock.bounded else None
 
 
 async def require_window(
@@ -107,8 +100,11 @@ async def require_accounts(store: RedisStore, metrics: Metrics, events: list[Eve
 
 
 async def apply(
-    store: RedisStore, metrics: Metrics, events: list[Event], accepted_at: float, wall: float | None = None
+    store: RedisStore, metrics: Metrics, clock: Clock, events: list[Event], accepted_at: float
 ) -> dict[str, int]:
+    """Apply validated events (the API's and the vendors' alike), unless one is older than the
+    dedup window; the window ends at the server's clock in wall mode, the data's in data mode."""
+    await require_window(store, clock, metrics, events, accepted_at)
     applied, duplicates = await store.ingest(
         [
             Ingest(
@@ -121,7 +117,7 @@ async def apply(
             )
             for e in events
         ],
-        wall,
+        accepted_at if clock.bounded else None,
     )
     for (kind, source), n in Counter((e.type, e.source) for e in events).items():
         metrics.events.labels(kind, source).inc(n)

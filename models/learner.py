@@ -84,7 +84,7 @@ class OrderedLearner:
     late: int = 0
     dirty: bool = False
     last_at: float = NEVER  # event time of the last lesson learned
-    learned_heads: dict[str, int] = field(default_factory=dict)  # examples learned per head, for metrics
+    learned_heads: dict[str, int] = field(default_factory=dict)  # learned per head (carriers: outcomes)
 
     def add(self, lesson: Lesson) -> list[Output]:
         if lesson.at <= self.frontier:  # behind the frontier: too late to learn in order
@@ -142,6 +142,7 @@ class OrderedLearner:
         self.dirty = True
         if isinstance(item, Observation):
             self.observations_learned += 1
+            self.learned_heads["carriers"] = self.observations_learned
             if self.models.learn_carrier(item):  # a breaker opened or closed: serve it now
                 return [self._publish(lesson.at, "breaker")]
             return []

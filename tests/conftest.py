@@ -256,3 +256,23 @@ def wait_until(predicate: Any, timeout_s: float = 20.0, interval_s: float = 0.05
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout_s}s")
         time.sleep(interval_s)
+
+
+def cadencia_argv(config_path: Path, redis_url: str, data_dir: Path | str, *extra: str) -> list[str]:
+    """`cadencia run --no-demo` on a free port, as a user types it, with its own data directory."""
+    return [
+        sys.executable,
+        "-m",
+        "engine.cli",
+        "run",
+        "--config",
+        str(config_path),
+        "--redis-url",
+        redis_url,
+        "--port",
+        "0",
+        "--no-demo",
+        "--data-dir",
+        str(data_dir),
+        *extra,
+    ]

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.conftest import ROOT, account, wait_until
+from tests.conftest import ROOT, account, cadencia_argv, wait_until
 
 MORNING = "2026-03-0{day}T08:00:00-06:00"
 
@@ -118,22 +118,7 @@ def cadencia_run(config_path, redis_url, *extra):
     """`cadencia run --no-demo` as a user starts it: yields (base URL, dataflow pid), then
     stops it with Ctrl-C."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "engine.cli",
-            "run",
-            "--config",
-            str(config_path),
-            "--redis-url",
-            redis_url,
-            "--port",
-            "0",
-            "--no-demo",
-            "--data-dir",
-            tempfile.mkdtemp(prefix="cadencia-data-"),
-            *extra,
-        ],
+        cadencia_argv(config_path, redis_url, tempfile.mkdtemp(prefix="cadencia-data-"), *extra),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from engine.flowmain import StoreMismatch, prepare_store
 from engine.metrics import Metrics
 from engine.settings import Settings
 from engine.supervisor import REFUSED
-from tests.conftest import ROOT, FlowProcess, LiveServer, account, wait_until
+from tests.conftest import ROOT, FlowProcess, LiveServer, account, cadencia_argv, wait_until
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 ACCOUNTS = [f"R-{i:02d}" for i in range(24)]
@@ -159,21 +158,7 @@ def test_a_recovery_store_of_another_redis_is_refused(redis_url, tmp_path, confi
     client.close()
     # `cadencia run` stops instead of restarting a dataflow that refused
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine.cli",
-            "run",
-            "--config",
-            str(config_path),
-            "--redis-url",
-            redis_url,
-            "--port",
-            "0",
-            "--no-demo",
-            "--data-dir",
-            str(tmp_path / "data"),
-        ],
+        cadencia_argv(config_path, redis_url, tmp_path / "data"),
         cwd=ROOT,
         capture_output=True,
         text=True,
