@@ -89,6 +89,18 @@ class Api:
     def _now_check(self, index: int, _raw: dict[str, Any], req: Any) -> dict[str, Any] | None:
         return self.settings.clock.check_now(req.now, index)
 
+    def _known_network(self, network: str) -> bool:
+        networks = self.settings.routing.networks
+        return not networks or network in networks
+
+    def _network_message(self, network: str) -> str:
+        return f"network {network!r} is not in [routing] networks"
+
+    def _route_check(self, index: int, raw: dict[str, Any], req: RouteRequest) -> dict[str, Any] | None:
+        if req.network is not None and not self._known_network(req.network):
+            return {"index": index, "field": "network", "message": self._network_message(req.network)}
+        return self._now_check(index, raw, req)
+
     async def _decode(
         self, request: Request, kind: Any, check: Check | None = None
     ) -> tuple[list[Any], bool]:
@@ -118,6 +130,9 @@ class Api:
                         "field": "contact_points.timezone",
                         "message": f"unknown time zone {p.timezone!r}",
                     }
+                if p.network is not None and not self._known_network(p.network):
+                    message = self._network_message(p.network)
+                    return {"index": i, "field": "contact_points.network", "message": message}
             return None
 
         accounts, _many = await self._decode(request, Account, check)
@@ -343,7 +358,7 @@ class Api:
     async def route(self, request: Request) -> Response:
         started = time.perf_counter()
         req = one(
-            *await self._decode(request, RouteRequest, self._now_check),
+            *await self._decode(request, RouteRequest, self._route_check),
             "route",
         )
         router = self.models.scorer.router

@@ -23,6 +23,7 @@ from features.records import Event
 Channel = Literal["voice", "ivr", "sms", "whatsapp", "email"]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\s\x00-\x1f]+$")]
 Text = Annotated[str, msgspec.Meta(max_length=10_000)]
+Network = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\s\x00-\x1f]+$")]
 
 
 class ContactPoint(msgspec.Struct, frozen=True):
@@ -30,7 +31,7 @@ class ContactPoint(msgspec.Struct, frozen=True):
     type: Literal["mobile", "landline", "email", "whatsapp"]
     address: Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
     channels: tuple[Channel, ...] = ()
-    network: str | None = None
+    network: Network | None = None
     timezone: str | None = None
     owner: Literal["debtor", "third_party"] = "debtor"  # whose address it is (a reference, an employer)
 
@@ -70,7 +71,7 @@ class ClockRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class RouteRequest(msgspec.Struct, frozen=True):
     address: Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
     channel: Literal["voice", "ivr", "sms"] = "voice"
-    network: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    network: Network | None = None
     now: datetime | None = None
     decision_id: Id | None = None
 

@@ -49,6 +49,11 @@ class RouterConfig:
     # more than any carrier's price, so ASR decides and cost breaks near-ties
     answer_value: float = 50.0
     expected_minutes: float = 3.0  # billed minutes of an answered call
+    # destination networks learned apart: the configured ones (others pool into "all"), or,
+    # with none configured, the first max_networks the outcomes name, so that no client's
+    # strings can grow the router's cells or the metrics' label sets without bound
+    networks: tuple[str, ...] = ()
+    max_networks: int = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,18 +168,32 @@ class CarrierRouter:
         rates; breakers per network and carrier-wide (a carrier that fails everywhere opens
         after one run, not one run per network)."""
         cfg = self.config
+        network = self.learned_network(o.network, o.carrier)
         if not o.carrier_failure:  # a 5xx says the carrier failed, not that nobody answered
             for key in (
-                (o.network, o.band, o.carrier),
-                (o.network, ALL_BANDS, o.carrier),
+                (network, o.band, o.carrier),
+                (network, ALL_BANDS, o.carrier),
                 (ANY_NETWORK, ALL_BANDS, o.carrier),
             ):
                 e = self.cells.get(key, Evidence(at=o.ts))
                 self.cells[key] = e.add(o.answered, o.ts, cfg.half_life_s)
         changed = False
-        for network in dict.fromkeys((o.network, ANY_NETWORK)):
-            changed = self._breaker((o.carrier, network), o) or changed
+        for net in dict.fromkeys((network, ANY_NETWORK)):
+            changed = self._breaker((o.carrier, net), o) or changed
         return changed
+
+    def learned_network(self, network: str, carrier: str) -> str:
+        """The network an outcome is learned under: itself when configured (or, with none
+        configured, when already learned or within max_networks), else ANY_NETWORK."""
+        if network == ANY_NETWORK:
+            return network
+        if self.config.networks:
+            return network if network in self.config.networks else ANY_NETWORK
+        if (carrier, network) in self.breakers or (network, ALL_BANDS, carrier) in self.cells:
+            return network
+        known = {n for _, n in self.breakers} | {n for n, _, _ in self.cells}
+        known.discard(ANY_NETWORK)
+        return network if network in known or len(known) < self.config.max_networks else ANY_NETWORK
 
     def _breaker(self, key: tuple[str, str], o: Observation) -> bool:
         b = self.breakers.get(key, Breaker())

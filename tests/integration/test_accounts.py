@@ -55,6 +55,10 @@ def test_unknown_account_is_404(api):
             "contact_points[0].channels[0]",
         ),
         (
+            {"contact_points": [{"id": "m1", "type": "mobile", "address": "+1", "network": "tel cel"}]},
+            "contact_points[0].network",
+        ),
+        (
             {
                 "contact_points": [
                     {"id": "m1", "type": "mobile", "address": "+1"},

@@ -17,6 +17,7 @@ ROUTE_CONFIG = (
     BASE_CONFIG.replace('id = "c2"\n', 'id = "c2"\ncps = 2\n')
     + """
 [routing]
+networks = ["telcel", "movistar", "telmex"]
 breaker_failures = 3
 probe_interval_s = 60
 probe_share = 1.0
@@ -110,6 +111,19 @@ def test_a_run_of_5xx_opens_the_breaker_and_a_good_probe_closes_it(api, flow):
         for i in range(30)
     }
     assert "c1" in seen
+
+
+def test_a_network_outside_the_configured_ones_is_refused_and_changes_nothing(api):
+    r = route(api, network="made-up")
+    assert r.status_code == 422
+    assert r.json()["error"]["details"][0]["field"] == "network"
+    point = {"id": "m1", "type": "mobile", "address": ADDRESS, "network": "x"}
+    doc = account("A-NET", contact_points=[point])
+    r = api.put("/v1/accounts", json=doc)
+    assert r.status_code == 422
+    assert r.json()["error"]["details"][0]["field"] == "contact_points.network"
+    assert api.get("/v1/accounts/A-NET").status_code == 404
+    assert 'cadencia_requests_rejected_total{code="validation_failed"' in api.get("/metrics").text
 
 
 def test_a_promise_revokes_the_lease_and_route_refuses_it(api):

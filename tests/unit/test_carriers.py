@@ -198,3 +198,22 @@ def test_evidence_does_not_depend_on_arrival_order(obs):
     a, b = total(obs), total(list(reversed(obs)))
     assert a.answers == pytest.approx(b.answers, rel=1e-9, abs=1e-12)
     assert a.failures == pytest.approx(b.failures, rel=1e-9, abs=1e-12)
+
+
+def test_networks_beyond_the_bound_pool_into_all():
+    router = CarrierRouter(RouterConfig(max_networks=3))
+    for i in range(10):
+        router.observe(Observation("c1", f"net{i}", 3, T0 + i, True, 200))
+    learned = {n for n, _, _ in router.cells} - {"*"}
+    assert learned == {"net0", "net1", "net2"}
+    assert {n for _, n in router.breakers} == {"net0", "net1", "net2", "*"}
+    router.observe(Observation("c2", "net1", 3, T0 + 20, True, 200))  # a known network, another carrier
+    assert ("net1", 3, "c2") in router.cells
+
+
+def test_configured_networks_are_the_only_ones_learned_apart():
+    router = CarrierRouter(RouterConfig(networks=("telcel", "att")))
+    router.observe(Observation("c1", "telcel", 3, T0, True, 200))
+    router.observe(Observation("c1", "made-up", 3, T0 + 1, False, 486))
+    assert {n for n, _, _ in router.cells} == {"telcel", "*"}
+    assert router.cells[("*", 3, "c1")].failures == 1.0  # the unknown one still counts, pooled

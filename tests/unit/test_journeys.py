@@ -17,10 +17,8 @@ DAY = 86400.0
 
 
 @pytest.fixture(scope="module")
-def journeys(tmp_path_factory):
-    config = tmp_path_factory.mktemp("cfg") / "cadencia.toml"
-    config.write_text((ROOT / "engine/demo.toml").read_text() + (ROOT / "examples/journeys.toml").read_text())
-    return load(config).journeys
+def journeys():
+    return load(ROOT / "examples/journeys.toml").journeys  # a config that loads as is
 
 
 def facts(dpd=20, balance=2000.0, segment=None, status=None, intent=None, intent_age_days=1.0):
