@@ -10,12 +10,13 @@ _BUCKET = re.compile(r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)_bucket\{(?P<labels>[^
 _LE = re.compile(r'le="(?P<le>[^"]+)"')
 
 
-def buckets(text: str, name: str) -> dict[float, float]:
-    """Cumulative counts by upper bound, summed over every label set of the series."""
+def buckets(text: str, name: str, label: str | None = None) -> dict[float, float]:
+    """Cumulative counts by upper bound, summed over every label set of the series (or those
+    holding `label`, such as 'kind="decide"')."""
     out: dict[float, float] = {}
     for line in text.splitlines():
         m = _BUCKET.match(line)
-        if not m or m["name"] != name:
+        if not m or m["name"] != name or (label is not None and label not in m["labels"]):
             continue
         le = _LE.search(m["labels"])
         if le is None:

@@ -318,6 +318,46 @@ def _foreign(results: dict[str, Any]) -> str:
     return f"{statistics.median(vals):.2f} [{max(vals):.2f}]" if vals else "—"
 
 
+def bounded_table(results: dict[str, Any]) -> str:
+    """Maximal batches while /healthz is asked every 20 ms (benchmarks/bounded.py), and SLOWLOG."""
+    b = results.get("bounded")
+    if not b:
+        return ""
+    goals = b["goals"]
+    lines = [
+        f"Batches of {b['batch_items']:,} items sent back to back for {b['seconds_per_kind']:g} s per kind. "
+        f"Goals: /healthz p99 < {goals['healthz_p99_ms']:g} ms; no step of work holding the API's event "
+        f"loop more than ~{goals['loop_step_ms']:g} ms (`cadencia_event_loop_lag_seconds`, a timer every "
+        "50 ms).",
+        "",
+        "| batch | batches | ms per batch (median, max) | items/s | /healthz p50 / p99 / max ms | "
+        "slice CPU p99 ms (over 5 ms) | whole-body validation CPU p99 ms | loop lag p99 ms (over 5 ms) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for kind in ("decide", "events", "accounts"):
+        k = b.get(kind)
+        if not k:
+            continue
+        h, lag, sl, va = k["healthz_ms"], k["loop_lag"], k["slice_cpu"], k["validate_cpu"]
+        lines.append(
+            f"| {kind} | {k['batches']} | {k['batch_ms']['median']}, {k['batch_ms']['max']} | "
+            f"{k['items_per_s']:,} | {h['p50']} / {h['p99']} / {h['max']} "
+            f"{verdict(h['p99'] < goals['healthz_p99_ms'])} | "
+            f"{sl['p99_ms']} ({sl['over_5ms']} of {sl['n']}) | "
+            f"{va['p99_ms']} | {lag['p99_ms']} ({lag['over_5ms']} of {lag['n']}) |"
+        )
+    slow = results.get("slowlog")
+    if slow:
+        lines += [
+            "",
+            f"Redis SLOWLOG over the run up to here (every app's commands, the benchmark's seeding "
+            f"included): {slow['over']} commands over {slow['limit_ms']:g} ms "
+            f"{verdict(slow['over'] == 0)}"
+            + (f"; by command {slow['by_command']}; slowest {slow['slowest'][:3]}" if slow["over"] else ""),
+        ]
+    return "\n".join(lines)
+
+
 def markdown(results: dict[str, Any]) -> str:
     cfg = results["config"]
     parts = [
@@ -332,6 +372,8 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         *(["## dialer/next against portfolio size", "", dialer_scaling(results["footprint"]), ""]
           if (results.get("footprint") or {}).get("dialer") else []),
+        *(["## Bounded work: the largest batches while others wait", "", bounded_table(results), ""]
+          if results.get("bounded") else []),
         "## References measured in the same run",
         "",
         limits_table(results),

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import footprint, memory, procs, report, stacks, tools, workload
+from benchmarks import bounded, footprint, memory, procs, report, slowlog, stacks, tools, workload
 from benchmarks.endpoints import ENDPOINTS
 from benchmarks.phases import Bench, Plan
 
@@ -52,6 +52,7 @@ def plan_for(args: argparse.Namespace) -> Plan:
     if args.quick:
         p = Plan(mode="quick", reps=1, rates=[1000.0], open_duration_s=3.0, warmup_s=0.5, sat_duration_s=3.0,
                  flow_duration_s=5.0, ingest_duration_s=3.0, seed_events=5_000, footprint_stages=(20_000,),
+                 bounded_s=3.0,
                  dialer_sizes=(10_000, 20_000), dialer_segment_s=4.0)
     else:
         p = Plan(mode="full", reps=args.reps, rates=[200.0, 500.0, 1000.0, 2000.0])
@@ -105,6 +106,7 @@ def run(p: Plan, engine_ref: str | None = None) -> dict[str, Any]:
             log(f"engine: {results['engine_source']}")
             srv = st.start_redis(pin["redis"])
             log(f"redis-server on port {srv.port}")
+            slowlog.start(srv.url)
             bare, scoring = stacks.start_reference_apps(st, srv.url, pin["app"])
             engine = stacks.start_engine(st, srv.url, pin["app"], pin["flow"], src)
             log(f"bare app :{bare}, scoring skeleton :{scoring}, engine API :{engine.port}")
@@ -135,6 +137,9 @@ def run(p: Plan, engine_ref: str | None = None) -> dict[str, Any]:
                 log(f"--- repetition {i + 1}/{p.reps}")
                 results["reps"].append(bench.repetition())
             results["passes"] = {name: getattr(b, "passes", None) for name, (_, b) in endpoints.items()}
+            results["bounded"] = bounded.run(engine.port, p.accounts, events, p.bounded_s, log)
+            results["slowlog"] = slowlog.read(srv.url)
+            log(f"SLOWLOG: {results['slowlog']['over']} commands over {slowlog.LIMIT_MS} ms")
             results["memory"] = memory.snapshot(st.named_pids())
             peaks = (f"{name} {m['hwm_mb']:.0f} MB" for name, m in results["memory"].items())
             log("peak memory (VmHWM): " + ", ".join(peaks))

@@ -41,8 +41,10 @@ class Progress:
 # (single-threaded: the API's decisions wait behind it) for more than about half a millisecond:
 # log entries per XREAD and timers read. Measured before these bounds (Redis SLOWLOG during
 # decisions at 1,000/s): after event time jumped, a pop took 0.6-1.0 ms a shard, 16 of them in
-# one pipeline, and an XREAD of a backlog (2,000 entries a shard) 7.5 ms.
-READ_BATCH = 2000
+# one pipeline, and an XREAD of a backlog (2,000 entries a shard) 7.5 ms; with 2,000 entries
+# over all shards (125 a shard) an XREAD of a backlog still took 3.6-4.0 ms (8 in a quick speed
+# suite). 512 over all shards: ~1 ms, next to the ~170 ms the dataflow spends on them.
+READ_BATCH = 512
 TIMERS_PER_POLL = 512
 Positions = dict[int, tuple[str, ShardTime]]  # shard -> (last log id, its event time)
 

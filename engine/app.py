@@ -28,10 +28,10 @@ from engine.dialer import next_leads
 from engine.errors import Conflict, Invalid, NotFound
 from engine.http import endpoint, fast_lane, json_response, read_body
 from engine.ingest import ingest_events
-from engine.metrics import Metrics, exposition
+from engine.metrics import Metrics, exposition, watch_event_loop
 from engine.model_sync import ModelHolder
 from engine.route import route_one
-from engine.settings import Settings
+from engine.settings import MoneySettings, Settings
 from engine.settle import Settler
 from engine.webhooks import routes as webhook_routes
 from engine.wire import (
@@ -59,6 +59,7 @@ CAMPAIGN_SETTLE_S = 5.0
 # batches of those that arrive together beyond (engine.coalesce): at 1,000 decisions/s a process
 # has 1-2 in flight; a saturated one has as many as its clients' connections.
 DECIDE_BATCH_FROM = 4
+SLICE_ACCOUNTS = 64  # accounts written per round trip of an upload (see put_accounts)
 READ, DIAL, GATEWAY, ADMIN = ("reader",), ("dialer",), ("gateway",), ("admin",)
 
 
@@ -104,7 +105,12 @@ class Api:
     async def _decode(
         self, request: Request, kind: Any, check: Check | None = None
     ) -> tuple[list[Any], bool]:
-        return decode_items(*await self._body(request), kind, check, self.settings.server.max_batch_items)
+        body = await self._body(request)
+        began = time.thread_time()
+        try:
+            return decode_items(*body, kind, check, self.settings.server.max_batch_items)
+        finally:
+            self.metrics.batch_slice_cpu.labels("validate").observe(time.thread_time() - began)
 
     # --- accounts ---------------------------------------------------------------------------
 
@@ -136,29 +142,18 @@ class Api:
             return None
 
         accounts, _many = await self._decode(request, Account, check)
-        await self.store.upsert_accounts(
-            [
-                (
-                    a.account_id,
-                    msgspec.json.encode(a),
-                    AccountRecord(
-                        a.account_id,
-                        a.timezone,
-                        a.days_past_due,
-                        money.to_base(a.balance, a.currency),
-                        tuple(p.id for p in a.contact_points),
-                        {p.id: p.network for p in a.contact_points if p.network},
-                        a.portfolio,
-                        a.product,
-                        a.country,
-                        _segment(a.attributes),
-                        a.balance,
-                        tuple((p.id, p.type, p.channels) for p in a.contact_points),
-                    ),
-                )
-                for a in accounts
-            ]
-        )
+        size, cpu = SLICE_ACCOUNTS, self.metrics.batch_slice_cpu.labels("accounts")
+        for start in range(0, len(accounts), size):
+            if start:
+                await asyncio.sleep(0)  # a long upload lets other requests through between slices
+            began = time.thread_time()
+            try:
+                await self.store.upsert_accounts([_upsert(a, money) for a in accounts[start : start + size]])
+                cpu.observe(time.thread_time() - began)
+            except StoreUnavailable as exc:
+                if start and not isinstance(exc, OutcomeUnknown):  # earlier slices stand
+                    raise OutcomeUnknown(f"{exc} after {start} of {len(accounts)} accounts") from exc
+                raise
         return json_response({"upserted": len(accounts)})
 
     async def get_account(self, request: Request) -> Response:
@@ -220,7 +215,10 @@ class Api:
         if not reqs:
             return json_response([])
         if many:
-            answers = await self._settling(decide_many(self.store, self.settings, self.models.scorer, reqs))
+            cpu = self.metrics.batch_slice_cpu.labels("decide")
+            answers = await self._settling(
+                decide_many(self.store, self.settings, self.models.scorer, reqs, cpu.observe)
+            )
         else:  # under load, decided together with the other single requests of this turn of the loop
             answers = [await self.single_decisions.submit(reqs[0])]
         for a in answers:
@@ -498,6 +496,28 @@ def _recent_contacts(row: Any, settings: Settings) -> int:
     return sum(1 for ts in times if ts >= ref - 8 * 86400)
 
 
+def _upsert(a: Account, money: MoneySettings) -> tuple[str, bytes, AccountRecord]:
+    """An uploaded account as the store writes it: its document and the dataflow's record."""
+    return (
+        a.account_id,
+        msgspec.json.encode(a),
+        AccountRecord(
+            a.account_id,
+            a.timezone,
+            a.days_past_due,
+            money.to_base(a.balance, a.currency),
+            tuple(p.id for p in a.contact_points),
+            {p.id: p.network for p in a.contact_points if p.network},
+            a.portfolio,
+            a.product,
+            a.country,
+            _segment(a.attributes),
+            a.balance,
+            tuple((p.id, p.type, p.channels) for p in a.contact_points),
+        ),
+    )
+
+
 def _segment(attributes: dict[str, Any]) -> str | None:
     segment = attributes.get("segment")
     return None if segment is None else str(segment)
@@ -554,6 +574,7 @@ def build_app(
         if not settings.auth_enabled:
             log.warning("no [auth.tokens] configured: authentication is OFF (local development)")
         task = asyncio.create_task(api.models.follow(store, api.carrier_gauges)) if follow_models else None
+        watch = asyncio.create_task(watch_event_loop(metrics))
         # Start-up objects live forever: keep them out of the collector's full passes, which
         # otherwise pause a busy worker for tens of milliseconds (LIMITS.md).
         gc.collect()
@@ -561,6 +582,7 @@ def build_app(
         try:
             yield
         finally:
+            watch.cancel()
             if task:
                 task.cancel()
             await store.close()

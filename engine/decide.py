@@ -10,11 +10,13 @@ JSON array, or the single requests that reached the process together (`engine.co
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import math
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -28,6 +30,7 @@ from connectors.redis_store import (
     OutcomeUnknown,
     RedisStore,
     Reservation,
+    StoreUnavailable,
     log_json,
 )
 from engine.errors import Invalid, NotFound
@@ -69,10 +72,42 @@ def local_iso(ts: float, timezone: str) -> str:
 
 
 async def decide_many(
-    store: RedisStore, settings: Settings, scorer: Scorer, requests: list[DecideRequest]
+    store: RedisStore,
+    settings: Settings,
+    scorer: Scorer,
+    requests: list[DecideRequest],
+    slice_cpu: Callable[[float], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Decide and reserve a batch; an unknown account rejects it whole, nothing reserved."""
-    return await _decide(store, settings, scorer, requests, each_alone=False)  # type: ignore[return-value]
+    """Decide and reserve a batch; an unknown account rejects it whole, nothing reserved.
+
+    A batch longer than `[server] slice_items` is decided slice by slice, yielding the event
+    loop in between so that other requests are served meanwhile. Should Redis fail after a
+    slice reserved, the request answers `outcome_unknown` and the reservations no request_id
+    can claim are handed back with the exception, to be taken back. `slice_cpu` is told the
+    CPU seconds each slice took."""
+    size = settings.server.slice_items
+    if len(requests) <= size:
+        return await _decide(store, settings, scorer, requests, each_alone=False)  # type: ignore[return-value]
+    known = await store.existing(r.account_id for r in requests)
+    _require_known(requests, [r.account_id in known for r in requests])
+    answers: list[dict[str, Any]] = []
+    made: list[Reservation] = []
+    for start in range(0, len(requests), size):
+        if start:
+            await asyncio.sleep(0)
+        began = time.thread_time()
+        try:
+            part = await _decide(store, settings, scorer, requests[start : start + size], True, made)
+        except StoreUnavailable as exc:
+            if not made:
+                raise
+            unknown = exc if isinstance(exc, OutcomeUnknown) else OutcomeUnknown(str(exc))
+            unknown.unsettled = [*made, *getattr(exc, "unsettled", [])]
+            raise unknown from exc
+        answers += [a for a in part if a is not None]  # every account exists: none is None
+        if slice_cpu is not None:
+            slice_cpu(time.thread_time() - began)
+    return answers
 
 
 async def decide_each(
@@ -84,8 +119,14 @@ async def decide_each(
 
 
 async def _decide(
-    store: RedisStore, settings: Settings, scorer: Scorer, requests: list[DecideRequest], each_alone: bool
+    store: RedisStore,
+    settings: Settings,
+    scorer: Scorer,
+    requests: list[DecideRequest],
+    each_alone: bool,
+    made: list[Reservation] | None = None,
 ) -> list[dict[str, Any] | None]:
+    """`made`, when given, collects the reservations this call made that no request_id names."""
     nows = [epoch(r.now) for r in requests]
     answers: list[dict[str, Any] | None] = [None] * len(requests)
     pending = list(range(len(requests)))
@@ -134,9 +175,11 @@ async def _decide(
             # request_id can claim (engine.app settles them); a request_id's retry finds its own
             exc.unsettled = [r for r, i in zip(reservations, owners, strict=True) if not named[i]]
             raise
-        for i, result in zip(owners, reserved, strict=True):
+        for i, r, result in zip(owners, reservations, reserved, strict=True):
             if isinstance(result, bytes):  # a concurrent repeat of this request_id reserved first
                 answers[i] = orjson.loads(result)
+            elif result is not False and made is not None and not named[i]:
+                made.append(r)
         pending = [i for i, ok in zip(owners, reserved, strict=True) if ok is False]
         if not pending:
             break
@@ -160,7 +203,11 @@ def _unanswered(pending: list[int], rows: list[AccountRow]) -> tuple[list[int], 
 
 
 def _require_accounts(requests: list[DecideRequest], rows: list[AccountRow]) -> None:
-    missing = [i for i, row in enumerate(rows) if not row.exists]
+    _require_known(requests, [row.exists for row in rows])
+
+
+def _require_known(requests: list[DecideRequest], exists: list[bool]) -> None:
+    missing = [i for i, known in enumerate(exists) if not known]
     if not missing:
         return
     if len(requests) == 1:

@@ -6,7 +6,9 @@ is set by the supervisor before any of them start, and `/metrics` aggregates the
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -33,6 +35,10 @@ DECISION_BUCKETS = (
     0.5,
     1.0,
 )
+# how late the event loop runs a timer: the longest one step of work held it (goal: ~5 ms)
+LOOP_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+LOOP_PROBE_S = 0.05
+SLICE_KINDS = ("validate", "decide", "events", "accounts")
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 ENDPOINTS = ("decide", "dialer_next", "route")
 ACTIONS = ("contact", "wait")
@@ -144,6 +150,21 @@ class Metrics:
             registry=r,
             multiprocess_mode="max",
         )
+        self.event_loop_lag = Histogram(
+            "cadencia_event_loop_lag_seconds",
+            f"How late the API's event loop runs a timer set every {LOOP_PROBE_S:g} s: the longest "
+            "a step of work held the loop.",
+            buckets=LOOP_BUCKETS,
+            registry=r,
+        )
+        self.batch_slice_cpu = Histogram(
+            "cadencia_batch_slice_cpu_seconds",
+            "CPU the API spent on one slice of a long batch (or on validating a whole body) "
+            "before letting other requests through.",
+            ["kind"],
+            buckets=LOOP_BUCKETS,
+            registry=r,
+        )
         self.model_version = Gauge(
             "cadencia_model_version", "Published model version in use.", registry=r, multiprocess_mode="max"
         )
@@ -159,6 +180,8 @@ class Metrics:
             self.rejected.labels(reason)
         for code in REQUEST_ERRORS:
             self.requests_rejected.labels(code)
+        for kind in SLICE_KINDS:
+            self.batch_slice_cpu.labels(kind)
         for head in ("response", "pay", "templates", "carriers"):
             self.model_updates.labels(head)
         for rule in BASE_RULES:
@@ -169,6 +192,14 @@ class Metrics:
             self.carrier_answer_ratio.labels(carrier, "all").set(prior_asr)
             self.carrier_breaker_open.labels(carrier, "all").set(0)
         self.model_version.set(0)
+
+
+async def watch_event_loop(metrics: Metrics, interval_s: float = LOOP_PROBE_S) -> None:
+    """Observe, every `interval_s`, how much later than asked the loop woke this task."""
+    while True:
+        asked = time.perf_counter() + interval_s
+        await asyncio.sleep(interval_s)
+        metrics.event_loop_lag.observe(max(0.0, time.perf_counter() - asked))
 
 
 def exposition(metrics: Metrics) -> bytes:

@@ -43,12 +43,14 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class ServerSettings:
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # a non-loopback address needs [auth.tokens] (or --insecure)
     port: Port = 8080
-    public_url: str | None = None
-    workers: Positive = 1
-    max_body_bytes: Positive = 4 * 1024 * 1024
+    public_url: str | None = None  # the URL vendors reach the webhooks at (signatures cover it)
+    workers: Positive = 1  # API worker processes
+    max_body_bytes: Positive = 4 * 1024 * 1024  # a larger body is 413 body_too_large
     max_batch_items: Positive = 1000  # items in one request (decide, events, accounts); beyond: 413
+    # a longer batch is worked in slices of this many items, the event loop free in between
+    slice_items: Positive = 8
     clock: str = "wall"  # "wall": request and event times bounded by the server's; "data": the data's
     data_dir: str = "cadencia-data"  # the embedded Redis's AOF and the dataflow's recovery store
     # wall mode: how far a request's `now` (or an event's `ts`, ahead) may stray
@@ -74,8 +76,8 @@ class RedisSettings:
 
 @dataclass(frozen=True)
 class MoneySettings:
-    currency: str = "MXN"
-    rates: dict[str, float] = field(default_factory=dict)
+    currency: str = "MXN"  # the base currency
+    rates: dict[str, float] = field(default_factory=dict)  # currency -> units of the base currency
 
     def to_base(self, amount: float, currency: str) -> float:
         """`amount` in `currency`, expressed in the configured base currency."""
@@ -89,11 +91,11 @@ class MoneySettings:
 
 @dataclass(frozen=True)
 class CarrierSettings:
-    id: str
-    cost_per_attempt: NonNegative = 0.0
+    id: str  # what events' `carrier` and route answers name
+    cost_per_attempt: NonNegative = 0.0  # in the base currency
     cost_per_minute: NonNegative = 0.0
-    channels: tuple[str, ...] = ("voice", "ivr", "sms")
-    cost_per_message: NonNegative = 0.0
+    channels: tuple[str, ...] = ("voice", "ivr", "sms")  # what it carries
+    cost_per_message: NonNegative = 0.0  # an SMS
     cps: PositiveFloat | None = None  # attempts per second this carrier accepts, across all API workers
 
 
@@ -101,7 +103,7 @@ class CarrierSettings:
 class ChannelSettings:
     name: str
     cost: NonNegative = 0.0  # per message or attempt
-    cost_per_minute: NonNegative = 0.0
+    cost_per_minute: NonNegative = 0.0  # calls
     expected_minutes: NonNegative = 0.0  # expected billed minutes of an attempt (calls)
 
     def expected_cost(self) -> float:
@@ -110,16 +112,16 @@ class ChannelSettings:
 
 @dataclass(frozen=True)
 class TemplateSettings:
-    id: str
-    channel: str
-    days_past_due_min: int = 0
-    days_past_due_max: int = 100_000
-    portfolio: str | None = None
+    id: str  # what decide answers and events' `template` name
+    channel: str  # sms, whatsapp, email, voice or ivr
+    days_past_due_min: int = 0  # offered to accounts this many days past due ...
+    days_past_due_max: int = 100_000  # ... up to this many
+    portfolio: str | None = None  # only this portfolio's accounts
 
 
 @dataclass(frozen=True)
 class DecisionSettings:
-    default_horizon_hours: Annotated[int, msgspec.Meta(ge=1, le=168)] = 24
+    default_horizon_hours: Annotated[int, msgspec.Meta(ge=1, le=168)] = 24  # how far ahead a decide looks
     reservation_minutes: Positive = 120  # a contact decision holds the lock this long after send_at
     lease_minutes: Positive = 15  # a dialer's lead holds the account this long unless an outcome comes
     response_window_hours: PositiveFloat = 6.0  # a response within this after send_at counts as one
@@ -134,7 +136,7 @@ class DecisionSettings:
 
 @dataclass(frozen=True)
 class FlowSettings:
-    half_life_days: PositiveFloat = 14.0
+    half_life_days: PositiveFloat = 14.0  # the features' decay: a contact's weight halves this often
     # a model is published when the learning frontier crosses a multiple of this much event
     # time (and at once when a carrier's breaker opens or closes)
     publish_interval_s: PositiveFloat = 60.0

@@ -16,7 +16,9 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
+
+from msgspec import Meta
 
 from features.outcomes import DEAD_NUMBER_SIP
 from features.pickling import fast_pickling
@@ -36,24 +38,28 @@ class CarrierSpec(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RouterConfig:
-    band_hours: int = 3  # local hours pooled into one band: 24 / 3 = 8 bands per network
-    half_life_s: float = 6 * 3600.0  # evidence weight halves every 6 h of event time
-    prior_answers: float = 1.0  # Beta prior: one answer in three attempts
-    prior_failures: float = 2.0
+    # local hours pooled into one band: 24 / 3 = 8 bands per network
+    band_hours: Annotated[int, Meta(ge=1, le=24)] = 3
+    half_life_s: Annotated[float, Meta(gt=0)] = 6 * 3600.0  # evidence weight halves every 6 h of event time
+    prior_answers: Annotated[float, Meta(gt=0)] = 1.0  # Beta prior: one answer in three attempts
+    prior_failures: Annotated[float, Meta(gt=0)] = 2.0  # (a carrier with no evidence starts at ASR 1/3)
     # pseudo-attempts a cell borrows from its network's rate, and a network from the carrier's
-    pool_strength: float = 4.0
-    breaker_failures: int = 5  # consecutive SIP 5xx that open a breaker (per network, and carrier-wide)
-    probe_interval_s: float = 30.0  # at most one probe through an open breaker per interval ...
-    probe_share: float = 0.02  # ... and at most this share of the attempts that could probe
+    pool_strength: Annotated[float, Meta(ge=0)] = 4.0
+    # consecutive SIP 5xx that open a breaker (per network, and carrier-wide)
+    breaker_failures: Annotated[int, Meta(ge=1)] = 5
+    # at most one probe through an open breaker per interval ...
+    probe_interval_s: Annotated[float, Meta(gt=0)] = 30.0
+    # ... and at most this share of the attempts that could probe
+    probe_share: Annotated[float, Meta(ge=0, le=1)] = 0.02
     # value of an answered attempt in the base currency: an agent reaching a phone is worth far
     # more than any carrier's price, so ASR decides and cost breaks near-ties
-    answer_value: float = 50.0
-    expected_minutes: float = 3.0  # billed minutes of an answered call
+    answer_value: Annotated[float, Meta(ge=0)] = 50.0
+    expected_minutes: Annotated[float, Meta(ge=0)] = 3.0  # billed minutes of an answered call
     # destination networks learned apart: the configured ones (others pool into "all"), or,
     # with none configured, the first max_networks the outcomes name, so that no client's
     # strings can grow the router's cells or the metrics' label sets without bound
     networks: tuple[str, ...] = ()
-    max_networks: int = 64
+    max_networks: Annotated[int, Meta(ge=1)] = 64  # (with no networks configured)
 
 
 @dataclass(frozen=True, slots=True)

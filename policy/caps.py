@@ -59,9 +59,9 @@ class Caps:
     (`[policy.caps.MX]`) replaces them for that country's accounts. Caps add to the law's
     rules above; no configuration loosens those."""
 
-    contacts_per_day: int = 0
-    contacts_per_week: int = 0
-    attempts_per_number_per_day: int = 0
+    contacts_per_day: int = 0  # contacts an account may get in a local day, every channel
+    contacts_per_week: int = 0  # ... in a local week (Monday to Sunday)
+    attempts_per_number_per_day: int = 0  # attempts on one number in a local day
     by_country: Mapping[str, Caps] = field(default_factory=dict)
 
     def any(self) -> bool:

@@ -41,25 +41,23 @@ class JourneyError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Journey:
-    id: str
+    id: str  # named in the rules' reasons (journey_week:<id>, journey_stop:<id>)
     description: str = ""
-    # who
-    portfolio: str | None = None
-    product: str | None = None
-    country: str | None = None
-    segment: str | None = None
-    days_past_due_min: int | None = None
+    portfolio: str | None = None  # who: accounts of this portfolio ...
+    product: str | None = None  # ... product ...
+    country: str | None = None  # ... country ...
+    segment: str | None = None  # ... `segment` attribute ...
+    days_past_due_min: int | None = None  # ... DPD range ...
     days_past_due_max: int | None = None
-    balance_min: float | None = None
+    balance_min: float | None = None  # ... balance range (the account's own currency)
     balance_max: float | None = None
     attributes: Mapping[str, Any] = field(default_factory=dict)  # equality on account attributes
     after_intent: str | None = None  # the debtor's last reply carried this intent ...
     intent_days: float = 14.0  # ... this recently
-    # what
-    channels: tuple[str, ...] | None = None
-    templates: tuple[str, ...] | None = None
-    contacts_per_week: int | None = None
-    stop: bool = False
+    channels: tuple[str, ...] | None = None  # what: only these channels ...
+    templates: tuple[str, ...] | None = None  # ... only these templates ...
+    contacts_per_week: int | None = None  # ... at most this many contacts a week ...
+    stop: bool = False  # ... or no contact at all
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,15 @@ def test_upsert_many_as_array_and_ndjson(api):
     assert api.get("/v1/accounts/B-2").status_code == 200
 
 
+def test_an_upload_longer_than_a_slice_writes_every_account(api):
+    from engine.app import SLICE_ACCOUNTS
+
+    n = SLICE_ACCOUNTS * 2 + 3
+    r = api.put("/v1/accounts", json=[account(f"S-{i}") for i in range(n)])
+    assert r.json() == {"upserted": n}
+    assert all(api.get(f"/v1/accounts/S-{i}").status_code == 200 for i in (0, SLICE_ACCOUNTS, n - 1))
+
+
 def test_upsert_replaces_the_document(api):
     api.put("/v1/accounts", json=account(balance=100.0))
     api.put("/v1/accounts", json=account(balance=90.0, days_past_due=50))

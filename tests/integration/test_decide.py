@@ -247,6 +247,27 @@ def test_batch_with_an_unknown_account_reserves_nothing(api):
     assert decide(api)["action"] == "contact"  # A-1001 was not reserved by the rejected batch
 
 
+def test_a_batch_longer_than_a_slice_answers_like_one_batch(api, settings):
+    n = settings.server.slice_items * 2 + 5  # decided in three slices
+    api.put("/v1/accounts", json=[account(f"A-{i}") for i in range(n)])
+    reqs = [{"account_id": f"A-{i}", "now": NOW} for i in range(n)]
+    answers = api.post("/v1/decide", json=reqs + [{"account_id": "A-0", "now": NOW}] * n).json()
+    assert [a["account_id"] for a in answers[:n]] == [f"A-{i}" for i in range(n)]
+    assert all(a["action"] == "contact" for a in answers[:n])
+    assert all(a["action"] == "wait" and "contact_locked" in a["reasons"] for a in answers[n:])
+
+
+def test_a_long_batch_with_an_unknown_account_reserves_nothing(api, settings):
+    n = settings.server.slice_items * 3
+    api.put("/v1/accounts", json=[account(f"A-{i}") for i in range(n)])
+    reqs = [{"account_id": f"A-{i}", "now": NOW} for i in range(n)]
+    reqs[n - 2] = {"account_id": "ghost", "now": NOW}  # in the last slice
+    r = api.post("/v1/decide", json=reqs)
+    assert r.status_code == 422
+    assert [d["index"] for d in r.json()["error"]["details"]] == [n - 2]
+    assert decide(api, account_id="A-0")["action"] == "contact"  # the first slice was not reserved
+
+
 def test_bad_decide_requests(api):
     api.put("/v1/accounts", json=account())
     cases = [

@@ -66,6 +66,18 @@ def test_an_event_is_counted_once_ever(api, redis_url, settings):
     assert log_length(redis_url, settings) == before + 1
 
 
+def test_a_batch_longer_than_a_slice_is_applied_whole_and_once(api, redis_url, settings):
+    from engine.ingest import SLICE_EVENTS
+
+    api.put("/v1/accounts", json=[account("A-1001"), account("A-2002")])
+    n = SLICE_EVENTS * 2 + 7  # three slices, and scripts of one account's shard cut in pieces
+    events = [ev(f"long-{i}", account_id=("A-1001", "A-2002")[i % 2]) for i in range(n)]
+    before = log_length(redis_url, settings)
+    assert api.post("/v1/events", json=events).json() == {"accepted": n, "duplicates": 0}
+    assert api.post("/v1/events", json=events).json() == {"accepted": 0, "duplicates": n}
+    assert log_length(redis_url, settings) == before + n
+
+
 def test_a_payment_applied_twice_counts_once(api):
     api.put("/v1/accounts", json=account())
     pay = ev("pay-1", type="payment", amount=100.0)

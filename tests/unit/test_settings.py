@@ -54,3 +54,14 @@ def test_money_converts_to_the_base_currency():
     assert s.money.to_base(2.0, "USD") == 35.0 and s.money.to_base(3.0, "MXN") == 3.0
     with pytest.raises(ConfigError, match="EUR"):
         s.money.to_base(1.0, "EUR")
+
+
+def test_the_configuration_reference_is_the_settings_own():
+    """docs/configuration.md is generated from the typed settings; regenerate it with
+    `python -m engine.config_reference > docs/configuration.md` after changing them."""
+    from pathlib import Path
+
+    from engine.config_reference import reference
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+    assert doc.read_text() == reference()
