@@ -1,6 +1,6 @@
 """The fault suite: `python -m benchmarks.faults` (`make faults`).
 
-One deterministic world (the demo's portfolio and outcomes, engine/demo.py) is played twice
+One deterministic world (the demo's portfolio and outcomes, engine/process/demo.py) is played twice
 through the HTTP contract against real processes: once untouched, once while the dataflow is
 SIGKILLed 20 times with events streaming, the API 5 times in the middle of a request, and
 redis-server restarted once gracefully (AOF on, as `cadencia run` keeps it). The client does
@@ -35,8 +35,8 @@ import redis
 
 from benchmarks.procs import ROOT, UVICORN_FLAGS, Child, base_env, wait_http
 from connectors import keys as K
-from engine.demo import account_doc, make_portfolio, outcomes
-from engine.redis_server import RedisServer, free_port
+from engine.process.demo import account_doc, make_portfolio, outcomes
+from engine.process.redis_server import RedisServer, free_port
 
 RESULTS = ROOT / "benchmarks" / "results" / "faults.json"
 START = datetime(2026, 3, 2, 8, 0, tzinfo=ZoneInfo("America/Mexico_City"))
@@ -70,7 +70,7 @@ class Engine:
             sys.executable,
             "-m",
             "uvicorn",
-            "engine.asgi:create_app",
+            "engine.api.asgi:create_app",
             "--factory",
             "--port",
             str(self.port),
@@ -81,7 +81,7 @@ class Engine:
         return child
 
     def _start_flow(self) -> Child:
-        return Child("dataflow", [sys.executable, "-m", "engine.flowmain"], self.env, self.tmp / "logs")
+        return Child("dataflow", [sys.executable, "-m", "engine.flow.main"], self.env, self.tmp / "logs")
 
     def supervise(self) -> None:
         """What `cadencia run`'s supervisor does: a dataflow that died is started again."""

@@ -34,7 +34,7 @@ import redis
 from benchmarks import measure, memory, stacks, tools, workload
 from benchmarks.procs import Stack, http_send, process_cpu_s
 from connectors.keys import Keys
-from engine.asgi import DEFAULT_CONFIG
+from engine.settings import DEFAULT_CONFIG
 from engine.settings import load as load_settings
 
 NDJSON = "application/x-ndjson"

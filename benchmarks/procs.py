@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.redis_server import RedisServer, free_port
+from engine.process.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 UVICORN_FLAGS = ("--host", "127.0.0.1", "--loop", "uvloop", "--http", "httptools",

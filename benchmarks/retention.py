@@ -27,7 +27,7 @@ import redis
 from benchmarks.faults import Client, Engine
 from benchmarks.procs import ROOT
 from connectors import keys as K
-from engine.demo import account_doc, make_portfolio
+from engine.process.demo import account_doc, make_portfolio
 
 RESULTS = ROOT / "benchmarks" / "results" / "retention.json"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=ZoneInfo("America/Mexico_City"))

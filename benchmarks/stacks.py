@@ -39,9 +39,18 @@ def start_engine(st: Stack, redis_url: str, api_cores: Sequence[int] | None,
     prom = st.tmp / f"{prefix}prometheus"
     prom.mkdir()
     env["PROMETHEUS_MULTIPROC_DIR"] = str(prom)
-    port = st.start_uvicorn(f"{prefix}api", "engine.asgi:create_app", env, api_cores, factory=True, cwd=src)
-    flow = st.start(f"{prefix}dataflow", [sys.executable, "-m", "engine.flowmain"], env, flow_cores, cwd=src)
+    app, flow_module = entry_points(src)
+    port = st.start_uvicorn(f"{prefix}api", app, env, api_cores, factory=True, cwd=src)
+    flow = st.start(f"{prefix}dataflow", [sys.executable, "-m", flow_module], env, flow_cores, cwd=src)
     return Engine(port, flow, redis_url)
+
+
+def entry_points(src: Path) -> tuple[str, str]:
+    """The API factory and the dataflow module of the engine at `src`: an engine from before
+    engine/ was split into rooms (`--engine-ref` of an older commit) names them differently."""
+    if (src / "engine" / "api" / "asgi.py").exists():
+        return "engine.api.asgi:create_app", "engine.flow.main"
+    return "engine.asgi:create_app", "engine.flowmain"
 
 
 def start_reference_apps(st: Stack, redis_url: str, cores: Sequence[int] | None) -> tuple[int, int]:

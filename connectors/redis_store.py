@@ -27,7 +27,7 @@ from policy.caps import History, parse_contacts
 # The frequency rules look at most 7 days either side of a candidate contact. Decisions read
 # the contacts from 8 days before their `now` on; each account keeps its contacts up to 15
 # days behind its own newest one, so a request whose `now` is no more than 8 days before the
-# account's newest contact finds every contact its rules need (engine.decide refuses earlier).
+# account's newest contact finds every contact its rules need (engine.decisions.decide refuses earlier).
 CONTACT_WINDOW_S = 8 * 86400
 CONTACT_KEEP_S = 15 * 86400
 

@@ -1,4 +1,4 @@
-"""cadencia's few error types. One handler (engine/app.py) maps them to the contract's
+"""cadencia's few error types. One handler (engine/api/app.py) maps them to the contract's
 JSON error: `{"error": {"code", "message", "details"}}`."""
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Configuration: one TOML file read once into frozen objects that are passed in.
 
 Tests build their own `Settings` directly; nothing reads the environment after start-up
-except `${ENV_VAR}` expansion here and `CADENCIA_REDIS_URL` in the CLI.
+except `${ENV_VAR}` expansion here and, in the API and dataflow processes `cadencia run`
+starts, `CADENCIA_CONFIG` and `CADENCIA_REDIS_URL` (`settings_from_env`).
 """
 
 from __future__ import annotations
@@ -237,6 +238,18 @@ def _validation_message(exc: msgspec.ValidationError) -> str:
         return text
     msg = m.group("msg")
     return f"{m.group('path')}: {msg[0].lower()}{msg[1:]}" if m.group("path") else msg
+
+
+DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "demo.toml")  # the embedded default
+
+
+def settings_from_env() -> tuple[Settings, str]:
+    """What a child process of `cadencia run` is told: the config file and the Redis URL."""
+    settings = load(os.environ.get("CADENCIA_CONFIG") or DEFAULT_CONFIG)
+    url = os.environ.get("CADENCIA_REDIS_URL") or settings.redis.url
+    if not url:
+        raise RuntimeError("set CADENCIA_REDIS_URL or [redis] url (cadencia run does this for you)")
+    return settings, url
 
 
 def load(path: str | Path) -> Settings:

@@ -8,7 +8,7 @@ carrier) and publishes it with the contact models; API processes route with the 
 copy (`route`), which never mutates. Probes through an open breaker are rationed twice: at
 most `probe_share` of the attempts that could take one (so a quiet operation does not send a
 large share of its calls into an outage), and at most one per `probe_interval_s` of event time
-across every API process (the caller holds that slot, see engine/route.py).
+across every API process (the caller holds that slot, see engine/decisions/route.py).
 """
 
 from __future__ import annotations

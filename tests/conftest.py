@@ -19,9 +19,9 @@ import redis
 import uvicorn
 
 from connectors.redis_store import RedisStore
-from engine.app import build_app
+from engine.api.app import build_app
 from engine.metrics import Metrics
-from engine.redis_server import RedisServer, free_port
+from engine.process.redis_server import RedisServer, free_port
 from engine.settings import Settings, load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -201,7 +201,7 @@ def api(settings: Settings, redis_url: str, metrics: Metrics) -> Iterator[httpx.
 
 
 class FlowProcess:
-    """The dataflow as `cadencia run` starts it: `python -m engine.flowmain`."""
+    """The dataflow as `cadencia run` starts it: `python -m engine.flow.main`."""
 
     def __init__(self, config_path: Path, redis_url: str, state_dir: Path | None = None) -> None:
         self.env = dict(os.environ, CADENCIA_CONFIG=str(config_path), CADENCIA_REDIS_URL=redis_url)
@@ -213,7 +213,7 @@ class FlowProcess:
 
     def start(self) -> FlowProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.flowmain"],
+            [sys.executable, "-m", "engine.flow.main"],
             env=self.env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
@@ -263,7 +263,7 @@ def cadencia_argv(config_path: Path, redis_url: str, data_dir: Path | str, *extr
     return [
         sys.executable,
         "-m",
-        "engine.cli",
+        "engine.process.cli",
         "run",
         "--config",
         str(config_path),

@@ -27,8 +27,8 @@ def cadencia_run(config: Path, redis_url: str | None = None, timeout_s: float = 
     """Start `cadencia run --config ... --no-demo` on a free port, with a data directory of
     its own (a run must never resume another's Redis or recovery store); yield its base URL."""
     data_dir = tempfile.mkdtemp(prefix="cadencia-sim-")
-    argv = [sys.executable, "-m", "engine.cli", "run", "--config", str(config), "--port", "0", "--no-demo"]
-    argv += ["--data-dir", data_dir]
+    argv = [sys.executable, "-m", "engine.process.cli", "run", "--config", str(config), "--port", "0"]
+    argv += ["--no-demo", "--data-dir", data_dir]
     if redis_url:
         argv += ["--redis-url", redis_url]
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

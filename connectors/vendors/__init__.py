@@ -2,7 +2,7 @@
 `Callback`s (cadencia events still missing their account), and the vendors' signature checks.
 
 One module per vendor, each with `parse(...) -> list[Callback]` and, where the vendor signs its
-callbacks, a `valid_signature(...)` (or `signature(...)`) function. No I/O: `engine/webhooks.py`
+callbacks, a `valid_signature(...)` (or `signature(...)`) function. No I/O: `engine/gateways/webhooks.py`
 reads the request, checks the signature, finds the account and applies the events.
 A payload that breaks the vendor's format raises `VendorError` naming the field.
 """

@@ -27,7 +27,7 @@ def test_upsert_many_as_array_and_ndjson(api):
 
 
 def test_an_upload_longer_than_a_slice_writes_every_account(api):
-    from engine.app import SLICE_ACCOUNTS
+    from engine.api.app import SLICE_ACCOUNTS
 
     n = SLICE_ACCOUNTS * 2 + 3
     r = api.put("/v1/accounts", json=[account(f"S-{i}") for i in range(n)])

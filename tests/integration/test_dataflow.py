@@ -14,7 +14,7 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 from connectors import keys as K
 from connectors.redis_log import TIMERS_PER_POLL, LogItem, LogReader
 from connectors.redis_store import log_json
-from engine.dataflow import IDLE_BACKOFF_S, _ShardGroupPartition, build_flow
+from engine.flow.dataflow import IDLE_BACKOFF_S, _ShardGroupPartition, build_flow
 from engine.metrics import Metrics
 from features.records import AccountRecord, DecisionRecord, Event, ExpireRecord
 from models.contact import loads_data

@@ -297,7 +297,7 @@ def test_concurrent_deciders_get_one_reservation(api):
 
 
 def test_concurrent_requests_each_get_their_own_answer(api):
-    """Single requests that arrive together are decided as one batch (engine.coalesce): an
+    """Single requests that arrive together are decided as one batch (engine.decisions.coalesce): an
     unknown account fails its own request only, and every request is counted in a batch."""
     api.put("/v1/accounts", json=[account(f"K-{i}") for i in range(0, 24, 2)])
     ids = [f"K-{i}" if i % 2 == 0 else f"ghost-{i}" for i in range(24)]

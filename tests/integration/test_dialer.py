@@ -12,10 +12,10 @@ import msgspec
 import pytest
 import redis
 
-import engine.app as engine_app
+import engine.api.app as engine_app
 from connectors import keys as K
 from connectors.redis_store import RedisStore
-from engine import campaigns
+from engine.calls import campaigns
 from models.contact import initial_scorer
 from tests.conftest import BASE_CONFIG, account, wait_until
 
@@ -98,7 +98,7 @@ def test_an_unchanged_campaign_put_again_does_not_enrol_again(api, monkeypatch):
         walks.append(args[3])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("engine.app.enrol", counting)
+    monkeypatch.setattr("engine.api.app.enrol", counting)
     again = api.put("/v1/campaigns/cards-early", json=CAMPAIGN)
     assert again.status_code == 200 and again.json()["unchanged"] is True and walks == []
     changed = api.put(

@@ -89,7 +89,7 @@ def test_cadencia_run_embedded_default(tmp_path):
         [
             sys.executable,
             "-m",
-            "engine.cli",
+            "engine.process.cli",
             "run",
             "--once",
             "--port",

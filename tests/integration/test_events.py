@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.keys import Keys
 from connectors.redis_store import RedisStore
-from engine.app import build_app
+from engine.api.app import build_app
 from engine.metrics import Metrics
 from tests.conftest import LiveServer, account
 
@@ -67,7 +67,7 @@ def test_an_event_is_counted_once_ever(api, redis_url, settings):
 
 
 def test_a_batch_longer_than_a_slice_is_applied_whole_and_once(api, redis_url, settings):
-    from engine.ingest import SLICE_EVENTS
+    from engine.gateways.ingest import SLICE_EVENTS
 
     api.put("/v1/accounts", json=[account("A-1001"), account("A-2002")])
     n = SLICE_EVENTS * 2 + 7  # three slices, and scripts of one account's shard cut in pieces

@@ -13,7 +13,7 @@ import redis
 
 from connectors import keys as K
 from connectors.redis_store import RedisStore
-from engine.app import build_app
+from engine.api.app import build_app
 from engine.metrics import Metrics
 from tests.conftest import LiveServer, account, wait_until
 
@@ -96,7 +96,7 @@ def test_an_event_batch_that_timed_out_is_applied_once_on_retry(slow_api, admin)
 
 def test_no_connection_is_plain_unavailable(settings):
     """Nothing sent, nothing applied: the ordinary 503."""
-    from engine.redis_server import free_port
+    from engine.process.redis_server import free_port
 
     store = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0", settings.redis.shards)
     with LiveServer(build_app(settings, store, Metrics(), follow_models=False)) as server:

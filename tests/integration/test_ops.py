@@ -11,9 +11,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.redis_store import RedisStore
-from engine.app import build_app
+from engine.api.app import build_app
 from engine.metrics import Metrics
-from engine.redis_server import RedisServer
+from engine.process.redis_server import RedisServer
 from tests.conftest import LiveServer, account, wait_until
 
 CONTRACT_SERIES = [

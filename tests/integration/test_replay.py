@@ -20,11 +20,10 @@ import redis
 
 from connectors import keys as K
 from connectors.redis_store import RedisStore
-from engine.app import build_app
-from engine.flowmain import StoreMismatch, prepare_store
+from engine.api.app import build_app
+from engine.flow.main import REFUSED, StoreMismatch, prepare_store
 from engine.metrics import Metrics
 from engine.settings import Settings
-from engine.supervisor import REFUSED
 from tests.conftest import ROOT, FlowProcess, LiveServer, account, cadencia_argv, wait_until
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.redis_store import RedisStore
-from engine.app import build_app
+from engine.api.app import build_app
 from engine.metrics import Metrics
 from features.account import zone
 from tests.conftest import BASE_CONFIG, LiveServer, account, wait_until

@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from connectors import keys as K
 from connectors.redis_store import RedisStore
 from connectors.vendors import twilio, vonage
-from engine.app import build_app
+from engine.api.app import build_app
+from engine.gateways.webhooks import routes as webhook_routes
 from engine.metrics import Metrics
 from engine.settings import from_dict
-from engine.webhooks import routes as webhook_routes
 from tests.conftest import BASE_CONFIG, LiveServer, account
 from tests.integration.test_events import metric
 

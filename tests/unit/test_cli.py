@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from engine.asgi import DEFAULT_CONFIG
-from engine.cli import is_loopback, main
 from engine.http import role_of
+from engine.process.cli import is_loopback, main
+from engine.settings import DEFAULT_CONFIG
 
 
 def test_no_auth_on_a_public_address_is_refused(capsys):

@@ -1,4 +1,4 @@
-"""engine.coalesce: requests that reach the coalescer in one turn of the event loop run as one
+"""engine.decisions.coalesce: requests that reach the coalescer in one turn of the event loop run as one
 batch, and each caller gets its own answer or its own error."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from engine.coalesce import Coalescer
+from engine.decisions.coalesce import Coalescer
 
 
 class Recorder:

@@ -1,5 +1,5 @@
 """Scoring many decisions' grids at once gives each the same answer it gets alone: the batch is
-an optimisation, never a change of decision (engine.grid)."""
+an optimisation, never a change of decision (engine.decisions.grid)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.asgi import DEFAULT_CONFIG
-from engine.grid import Grid, best_contact, grid, pick, score
-from engine.settings import load
+from engine.decisions.grid import Grid, best_contact, grid, pick, score
+from engine.settings import DEFAULT_CONFIG, load
 from engine.wire import Account, ContactPoint
 from features.account import AccountFeatures, AccountRecord, read, serving, update
 from models.contact import initial_scorer

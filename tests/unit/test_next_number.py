@@ -11,9 +11,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from engine.asgi import DEFAULT_CONFIG
-from engine.grid import best_contact, grid
-from engine.settings import load
+from engine.decisions.grid import best_contact, grid
+from engine.settings import DEFAULT_CONFIG, load
 from engine.wire import Account, ContactPoint
 from features.account import AccountFeatures, AccountRecord, read, serving, update
 from features.records import Event

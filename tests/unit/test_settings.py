@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.asgi import DEFAULT_CONFIG
-from engine.settings import ConfigError, from_dict, load
+from engine.settings import DEFAULT_CONFIG, ConfigError, from_dict, load
 
 
 def test_the_embedded_default_loads():
@@ -58,10 +57,10 @@ def test_money_converts_to_the_base_currency():
 
 def test_the_configuration_reference_is_the_settings_own():
     """docs/configuration.md is generated from the typed settings; regenerate it with
-    `python -m engine.config_reference > docs/configuration.md` after changing them."""
+    `python -m engine.process.config_reference > docs/configuration.md` after changing them."""
     from pathlib import Path
 
-    from engine.config_reference import reference
+    from engine.process.config_reference import reference
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
     assert doc.read_text() == reference()

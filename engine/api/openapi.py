@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from engine.campaigns import Campaign
+from engine.calls.campaigns import Campaign
 from engine.wire import Account, ClockRequest, DecideRequest, DialerNextRequest, EventIn, RouteRequest
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -37,7 +37,7 @@ def _one(ref: str) -> dict[str, Any]:
 
 
 def _webhooks(json_ok: dict[str, Any], bearer: list[dict[str, Any]]) -> dict[str, Any]:
-    """The vendor webhooks (engine/webhooks.py): signed by the vendor (no bearer token when
+    """The vendor webhooks (engine/gateways/webhooks.py): signed by the vendor (no bearer token when
     its secret is configured), or taking the gateway token (Infobip, SMPP)."""
     form = {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}
     json_object = {"application/json": {"schema": {"type": "object"}}}

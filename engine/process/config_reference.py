@@ -1,7 +1,7 @@
 """docs/configuration.md, generated from the typed settings: every key of every section with
 its type, default and the comment it carries in the source (one place to keep true).
 
-`python -m engine.config_reference > docs/configuration.md`; a unit test fails when the file
+`python -m engine.process.config_reference > docs/configuration.md`; a unit test fails when the file
 and the settings disagree."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import typing
 from typing import Any
 
 from engine import settings as S
-from engine.webhooks import KEYS
+from engine.gateways.webhooks import KEYS
 from models.carriers import RouterConfig
 from policy.caps import Caps
 from policy.journeys import Journey
@@ -129,7 +129,7 @@ def reference() -> str:
         "# Configuration reference\n\n"
         "One TOML file configures cadencia (`cadencia run --config FILE`); `engine/demo.toml` and\n"
         "`examples/journeys.toml` run as they are. Generated from the typed settings by\n"
-        "`python -m engine.config_reference`; the comments are the source's.\n"
+        "`python -m engine.process.config_reference`; the comments are the source's.\n"
     )
     vendors = "\n".join(
         f"  - `[webhooks.{v}]`: " + ", ".join(f"`{k}`" for k in keys) for v, keys in KEYS.items()

@@ -1,4 +1,4 @@
-"""`python -m engine.flowmain`: the dataflow process (`cadencia run` starts and supervises it).
+"""`python -m engine.flow.main`: the dataflow process (`cadencia run` starts and supervises it).
 
 Recovery is always on: Bytewax snapshots every account's state, the learner and the log
 positions together each epoch into a store under the data directory (`[server] data_dir`,
@@ -25,10 +25,12 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
 
 from connectors import keys as K
-from engine.asgi import settings_from_env
-from engine.dataflow import build_flow
-from engine.settings import Settings
-from engine.supervisor import REFUSED
+from engine.flow.dataflow import build_flow
+from engine.settings import Settings, settings_from_env
+
+# the exit code when starting would be wrong (a recovery store of another Redis): restarting
+# cannot help, so `cadencia run` stops with it
+REFUSED = 3
 
 log = logging.getLogger("cadencia.flow")
 STAMP = "cadencia-redis-id"

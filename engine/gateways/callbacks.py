@@ -1,6 +1,6 @@
 """From vendor callbacks to applied events: find the account(s) each callback is about,
 build cadencia's wire events, validate them like POST /v1/events, apply them atomically
-(`engine.ingest.apply`), and keep the callbacks that match no account in the dead-letter
+(`engine.gateways.ingest.apply`), and keep the callbacks that match no account in the dead-letter
 stream.
 
 The account: the decision the vendor echoes back (its opaque field) names one; failing that,
@@ -26,7 +26,7 @@ from connectors.redis_store import RedisStore
 from connectors.vendors import Callback
 from engine.clock import Clock
 from engine.errors import Invalid
-from engine.ingest import apply, require_times
+from engine.gateways.ingest import apply, require_times
 from engine.metrics import Metrics
 from engine.wire import EventIn, check_event, detail, to_event
 

@@ -3,8 +3,8 @@
 A campaign (`PUT /v1/campaigns/{id}`) is a channel and a filter over the portfolio. Its leads
 live in Redis per shard (connectors/KEYS.md): a ready sorted set by priority, a held set by
 the time each held account comes back, and the priorities. The dataflow keeps priorities
-current as outcomes arrive (engine/dataflow.py); `enrol` fills a new or changed campaign
-from the shards' account indexes once; `dialer/next` (engine/dialer.py) hands out the top.
+current as outcomes arrive (engine/flow/dataflow.py); `enrol` fills a new or changed campaign
+from the shards' account indexes once; `dialer/next` (engine/calls/dialer.py) hands out the top.
 """
 
 from __future__ import annotations

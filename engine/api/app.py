@@ -20,20 +20,20 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from connectors.redis_store import OutcomeUnknown, RedisStore, StoreUnavailable, log_json
-from engine import openapi
-from engine.campaigns import Campaign, CampaignBook, Enrolment, enrol
-from engine.coalesce import Coalescer
-from engine.decide import decide_each, decide_many, iso
-from engine.dialer import next_leads
+from engine.api import openapi
+from engine.api.model_sync import ModelHolder
+from engine.calls.campaigns import Campaign, CampaignBook, Enrolment, enrol
+from engine.calls.dialer import next_leads
+from engine.decisions.coalesce import Coalescer
+from engine.decisions.decide import decide_each, decide_many, iso
+from engine.decisions.route import route_one
+from engine.decisions.settle import Settler
 from engine.errors import Conflict, Invalid, NotFound
+from engine.gateways.ingest import ingest_events
+from engine.gateways.webhooks import routes as webhook_routes
 from engine.http import endpoint, fast_lane, json_response, read_body
-from engine.ingest import ingest_events
 from engine.metrics import Metrics, exposition, watch_event_loop
-from engine.model_sync import ModelHolder
-from engine.route import route_one
 from engine.settings import MoneySettings, Settings
-from engine.settle import Settler
-from engine.webhooks import routes as webhook_routes
 from engine.wire import (
     Account,
     Check,
@@ -56,7 +56,7 @@ CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # looks for campaign changes every half second of its work) has stopped re-scoring into them.
 CAMPAIGN_SETTLE_S = 5.0
 # Single decide requests are decided one by one while at most this many are in flight, and in
-# batches of those that arrive together beyond (engine.coalesce): at 1,000 decisions/s a process
+# batches of those that arrive together beyond (engine.decisions.coalesce): at 1,000 decisions/s a process
 # has 1-2 in flight; a saturated one has as many as its clients' connections.
 DECIDE_BATCH_FROM = 4
 SLICE_ACCOUNTS = 64  # accounts written per round trip of an upload (see put_accounts)
@@ -242,7 +242,7 @@ class Api:
 
     async def _settling(self, work: Awaitable[T]) -> T:
         """Run a decision's work; reservations a timed-out write may have left, which no
-        caller can claim, are taken back (engine.settle)."""
+        caller can claim, are taken back (engine.decisions.settle)."""
         try:
             return await work
         except OutcomeUnknown as exc:

@@ -1,8 +1,8 @@
 """Vendor webhooks: read the callback, check the vendor's signature, find the account, and
-apply the events through the same path as POST /v1/events (`engine.ingest.apply`).
+apply the events through the same path as POST /v1/events (`engine.gateways.ingest.apply`).
 
 Per request: signature (or the gateway token) → `connectors.vendors.<vendor>.parse` →
-`engine.callbacks`: the account, by the decision id the vendor echoes back, else by the
+`engine.gateways.callbacks`: the account, by the decision id the vendor echoes back, else by the
 address index (connectors/KEYS.md) → cadencia's wire events, validated like /v1/events →
 one atomic apply. A well-signed callback that matches no account is answered 2xx (the
 vendor stops retrying), kept in the dead-letter stream and counted as `unmatched`; a bad
@@ -34,8 +34,8 @@ from starlette.routing import Route
 
 from connectors.redis_store import RedisStore, StoreUnavailable
 from connectors.vendors import Callback, VendorError, infobip, sendgrid, smpp, twilio, vonage, whatsapp
-from engine.callbacks import Callbacks
 from engine.errors import BadRequest, CadenciaError, Forbidden, Invalid, Unauthorized, Unavailable
+from engine.gateways.callbacks import Callbacks
 from engine.http import authorize, endpoint, error_response, json_response, read_body
 from engine.metrics import Metrics
 from engine.settings import ConfigError, Settings

@@ -8,7 +8,7 @@
                                                   its record, with the model current then
 
 Bytewax lives only here; the steps call pure functions from `features/` and `models/`, and
-Redis I/O from `connectors/redis_log.py`. Recovery is always on (engine/flowmain.py): state and
+Redis I/O from `connectors/redis_log.py`. Recovery is always on (engine/flow/main.py): state and
 the log positions are snapshotted together every epoch, so after a crash the flow resumes
 exactly. Everything that depends on a model follows event time and the data (the learner's
 frontier), never the wall clock, so a replay of the same log learns and scores the same.
@@ -44,7 +44,7 @@ from connectors.redis_log import (
     publish_model,
     write_frontier,
 )
-from engine.campaigns import Campaign, decode_campaigns, in_campaign, record_priority
+from engine.calls.campaigns import Campaign, decode_campaigns, in_campaign, record_priority
 from engine.metrics import Metrics
 from engine.settings import Settings
 from features import account as features

@@ -13,11 +13,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from engine.redis_server import RedisServer, free_port
-
-# the dataflow's exit code when starting would be wrong (engine/flowmain.py: a recovery store
-# of another Redis); restarting cannot help, so `cadencia run` stops with it
-REFUSED = 3
+from engine.flow.main import REFUSED
+from engine.process.redis_server import RedisServer, free_port
 
 log = logging.getLogger("cadencia")
 
@@ -86,7 +83,7 @@ class Supervisor:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "engine.asgi:create_app",
+                "engine.api.asgi:create_app",
                 "--factory",
                 "--host",
                 self.plan.host,
@@ -114,7 +111,7 @@ class Supervisor:
         )
 
     def _start_flow(self) -> None:
-        self.flow = subprocess.Popen([sys.executable, "-m", "engine.flowmain"], env=self._env())
+        self.flow = subprocess.Popen([sys.executable, "-m", "engine.flow.main"], env=self._env())
 
     def wait_healthy(self, timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s

@@ -16,8 +16,8 @@ import msgspec
 import orjson
 
 from connectors.redis_store import OutcomeUnknown, RedisStore, Reservation
-from engine.campaigns import Campaign, matches
-from engine.decide import (
+from engine.calls.campaigns import Campaign, matches
+from engine.decisions.decide import (
     CONTACT_HISTORY_S,
     Ask,
     Contact,

@@ -3,10 +3,10 @@ parse → one Redis round trip → candidates → policy → score → reserve �
 
 `plan_many` is pure (no I/O): given what Redis held and the current model, it returns for each
 request either a contact to reserve or a wait with the rules that hold it back, scoring every
-open request's grid in one pass (`engine.grid`). `decide_many` does the I/O: one pipelined
+open request's grid in one pass (`engine.decisions.grid`). `decide_many` does the I/O: one pipelined
 read for the whole batch, one pipelined reservation script per contact, and a re-plan of any
 account that changed in between (optimistic concurrency on its `ver`). A batch is a request's
-JSON array, or the single requests that reached the process together (`engine.coalesce`)."""
+JSON array, or the single requests that reached the process together (`engine.decisions.coalesce`)."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ from connectors.redis_store import (
     StoreUnavailable,
     log_json,
 )
+from engine.decisions.grid import Contact, Grid, Wait, grid, pick, score
 from engine.errors import Invalid, NotFound
-from engine.grid import Contact, Grid, Wait, grid, pick, score
 from engine.settings import Settings
 from engine.wire import Account, ContactPoint, DecideRequest, epoch
 from features.account import FeatureView, read
@@ -172,7 +172,7 @@ async def _decide(
             reserved = await store.reserve(reservations, waits)
         except OutcomeUnknown as exc:
             # the reservations may stand with nobody told: the API takes back those no
-            # request_id can claim (engine.app settles them); a request_id's retry finds its own
+            # request_id can claim (engine.api.app settles them); a request_id's retry finds its own
             exc.unsettled = [r for r, i in zip(reservations, owners, strict=True) if not named[i]]
             raise
         for i, r, result in zip(owners, reservations, reserved, strict=True):
@@ -249,7 +249,7 @@ def plan_many(
     asks: Sequence[Ask], scorer: Scorer, settings: Settings, immediate: bool = False
 ) -> list[Contact | Wait]:
     """Each ask's contact to reserve, or the wait with the rules that hold it back; the grids
-    of every ask the rules leave open are scored together (`engine.grid`).
+    of every ask the rules leave open are scored together (`engine.decisions.grid`).
 
     `immediate`: the contact must happen now (a dialer's lead), not at a later hour. A wait's
     `next_eligible_at` is when contact is allowed again: the rules' lifting time moved on to the

@@ -3,22 +3,10 @@ path; the embedded default when unset) and Redis from `CADENCIA_REDIS_URL`."""
 
 from __future__ import annotations
 
-import os
-
 from connectors.redis_store import RedisStore
-from engine.app import build_app
+from engine.api.app import build_app
 from engine.metrics import Metrics
-from engine.settings import Settings, load
-
-DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "demo.toml")
-
-
-def settings_from_env() -> tuple[Settings, str]:
-    settings = load(os.environ.get("CADENCIA_CONFIG") or DEFAULT_CONFIG)
-    url = os.environ.get("CADENCIA_REDIS_URL") or settings.redis.url
-    if not url:
-        raise RuntimeError("set CADENCIA_REDIS_URL or [redis] url (cadencia run does this for you)")
-    return settings, url
+from engine.settings import settings_from_env
 
 
 def create_app():

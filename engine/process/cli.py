@@ -14,9 +14,8 @@ import shutil
 import signal
 import sys
 
-from engine.asgi import DEFAULT_CONFIG
-from engine.settings import ConfigError, load
-from engine.supervisor import Plan, Supervisor
+from engine.process.supervisor import Plan, Supervisor
+from engine.settings import DEFAULT_CONFIG, ConfigError, load
 
 
 def is_loopback(host: str) -> bool:
@@ -105,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sup.start()
         if demo:
-            from engine.demo import run_demo
+            from engine.process.demo import run_demo
 
             run_demo(sup.base_url, days=args.demo_days, accounts=args.demo_accounts)
         if args.once:

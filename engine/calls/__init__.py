@@ -1,0 +1,1 @@
+"""Call campaigns and the dialer's leads."""

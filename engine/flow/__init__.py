@@ -1,0 +1,1 @@
+"""The dataflow: its wiring on Bytewax and the process that runs it."""

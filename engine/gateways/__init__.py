@@ -1,0 +1,1 @@
+"""What comes in from channel gateways: events, vendor webhooks, callbacks."""

@@ -1,0 +1,1 @@
+"""The process side: the CLI, the supervisor, the embedded Redis, the demo."""
