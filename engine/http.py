@@ -12,7 +12,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from connectors.redis_store import OutcomeUnknown, StoreUnavailable
+from connectors.store import OutcomeUnknown, StoreUnavailable
 from engine.errors import CadenciaError, Forbidden, MaybeApplied, TooLarge, Unauthorized, Unavailable
 from engine.metrics import Metrics
 from engine.settings import Settings

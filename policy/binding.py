@@ -1,5 +1,5 @@
 """Which facts of an event must bind the very next decision. The API applies these ops in
-the same atomic step that appends the event to the log (connectors/lua/ingest.lua).
+the same atomic step that appends the event to the log (connectors/store/ingest.lua).
 
 A promise, payment, opt-out or dispute revokes whatever reservation is live (`release` with
 a reason): a dialer holding that lease is refused when it asks to route the call."""

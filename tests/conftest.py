@@ -18,7 +18,7 @@ import pytest
 import redis
 import uvicorn
 
-from connectors.redis_store import RedisStore
+from connectors.store import RedisStore
 from engine.api.app import build_app
 from engine.metrics import Metrics
 from engine.process.redis_server import RedisServer, free_port

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from connectors.redis_store import OutcomeUnknown, RedisStore, StoreUnavailable, log_json
+from connectors.store import OutcomeUnknown, RedisStore, StoreUnavailable, log_json
 from engine.api import openapi
 from engine.api.model_sync import ModelHolder
 from engine.calls.campaigns import Campaign, CampaignBook, Enrolment, enrol

@@ -3,7 +3,7 @@ path; the embedded default when unset) and Redis from `CADENCIA_REDIS_URL`."""
 
 from __future__ import annotations
 
-from connectors.redis_store import RedisStore
+from connectors.store import RedisStore
 from engine.api.app import build_app
 from engine.metrics import Metrics
 from engine.settings import settings_from_env

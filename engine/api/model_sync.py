@@ -8,7 +8,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from connectors.redis_store import RedisStore, StoreUnavailable
+from connectors.store import RedisStore, StoreUnavailable
 from models.carriers import RouterConfig
 from models.contact import Scorer, initial_scorer, loads_data, scorer_from_data
 

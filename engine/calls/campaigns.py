@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 import orjson
 
-from connectors.redis_store import RedisStore, StoreUnavailable
+from connectors.store import RedisStore, StoreUnavailable
 from engine.settings import Settings
 from engine.wire import Account
 from features.account import read

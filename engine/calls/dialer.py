@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from connectors.redis_store import OutcomeUnknown, RedisStore, Reservation
+from connectors.store import OutcomeUnknown, RedisStore, Reservation
 from engine.calls.campaigns import Campaign, matches
 from engine.decisions.decide import (
     CONTACT_HISTORY_S,

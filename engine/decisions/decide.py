@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import msgspec
 import orjson
 
-from connectors.redis_store import (
+from connectors.store import (
     CONTACT_WINDOW_S,
     AccountRow,
     OutcomeUnknown,

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from connectors import keys as K
-from connectors.redis_store import RedisStore
+from connectors.store import RedisStore
 from engine.errors import Conflict, NotFound
 from engine.settings import CarrierSettings, Settings
 from engine.wire import RouteRequest, epoch

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from connectors.redis_store import RedisStore, Reservation, StoreUnavailable
+from connectors.store import RedisStore, Reservation, StoreUnavailable
 
 log = logging.getLogger("cadencia.settle")
 RETRY_S = (0.2, 30.0)  # first wait between attempts, and the most it backs off to

@@ -25,6 +25,7 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
 
 from connectors import keys as K
+from engine.flow import compat
 from engine.flow.dataflow import build_flow
 from engine.settings import Settings, settings_from_env
 
@@ -32,6 +33,7 @@ from engine.settings import Settings, settings_from_env
 # cannot help, so `cadencia run` stops with it
 REFUSED = 3
 
+compat.install()  # before any snapshot is read
 log = logging.getLogger("cadencia.flow")
 STAMP = "cadencia-redis-id"
 PARTS = 1  # recovery partitions: one per worker process (one here)

@@ -22,7 +22,7 @@ import msgspec
 import orjson
 
 from connectors import addresses
-from connectors.redis_store import RedisStore
+from connectors.store import RedisStore
 from connectors.vendors import Callback
 from engine.clock import Clock
 from engine.errors import Invalid

@@ -10,7 +10,7 @@ from collections import Counter
 
 import orjson
 
-from connectors.redis_store import Ingest, OutcomeUnknown, RedisStore, StoreUnavailable, log_json
+from connectors.store import Ingest, OutcomeUnknown, RedisStore, StoreUnavailable, log_json
 from engine.clock import Clock
 from engine.errors import Invalid
 from engine.metrics import Metrics

@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from connectors.redis_store import RedisStore, StoreUnavailable
+from connectors.store import RedisStore, StoreUnavailable
 from connectors.vendors import Callback, VendorError, infobip, sendgrid, smpp, twilio, vonage, whatsapp
 from engine.errors import BadRequest, CadenciaError, Forbidden, Invalid, Unauthorized, Unavailable
 from engine.gateways.callbacks import Callbacks

@@ -12,9 +12,10 @@ import redis
 from bytewax.testing import TestingSink, TestingSource, run_main
 
 from connectors import keys as K
-from connectors.redis_log import TIMERS_PER_POLL, LogItem, LogReader
-from connectors.redis_store import log_json
-from engine.flow.dataflow import IDLE_BACKOFF_S, _ShardGroupPartition, build_flow
+from connectors.store import log_json
+from connectors.store.log import TIMERS_PER_POLL, LogItem, LogReader
+from engine.flow.dataflow import build_flow
+from engine.flow.source import IDLE_BACKOFF_S, _ShardGroupPartition
 from engine.metrics import Metrics
 from features.records import AccountRecord, DecisionRecord, Event, ExpireRecord
 from models.contact import loads_data

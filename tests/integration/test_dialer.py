@@ -14,7 +14,7 @@ import redis
 
 import engine.api.app as engine_app
 from connectors import keys as K
-from connectors.redis_store import RedisStore
+from connectors.store import RedisStore
 from engine.calls import campaigns
 from models.contact import initial_scorer
 from tests.conftest import BASE_CONFIG, account, wait_until

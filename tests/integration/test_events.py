@@ -9,7 +9,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.keys import Keys
-from connectors.redis_store import RedisStore
+from connectors.store import RedisStore
 from engine.api.app import build_app
 from engine.metrics import Metrics
 from tests.conftest import LiveServer, account

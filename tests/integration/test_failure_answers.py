@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from connectors import keys as K
-from connectors.redis_store import RedisStore
+from connectors.store import RedisStore
 from engine.api.app import build_app
 from engine.metrics import Metrics
 from tests.conftest import LiveServer, account, wait_until

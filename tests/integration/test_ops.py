@@ -10,7 +10,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from connectors.redis_store import RedisStore
+from connectors.store import RedisStore
 from engine.api.app import build_app
 from engine.metrics import Metrics
 from engine.process.redis_server import RedisServer

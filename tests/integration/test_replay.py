@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from connectors import keys as K
-from connectors.redis_store import RedisStore
+from connectors.store import RedisStore
 from engine.api.app import build_app
 from engine.flow.main import REFUSED, StoreMismatch, prepare_store
 from engine.metrics import Metrics

@@ -17,7 +17,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.redis_store import RedisStore
+from connectors.store import RedisStore
 from engine.api.app import build_app
 from engine.metrics import Metrics
 from features.account import zone

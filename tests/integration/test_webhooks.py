@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from connectors import keys as K
-from connectors.redis_store import RedisStore
+from connectors.store import RedisStore
 from connectors.vendors import twilio, vonage
 from engine.api.app import build_app
 from engine.gateways.webhooks import routes as webhook_routes

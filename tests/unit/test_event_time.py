@@ -147,3 +147,20 @@ def test_frontier_is_the_slowest_shard_and_ignores_shards_without_records():
     assert learner.progress({0: T0, 1: T0 + 50, 2: math.inf}) == [Frontier(T0, learner.version)]
     assert learner.progress({1: T0 + 60}) == []  # shard 0 holds the frontier
     assert learner.frontier == T0
+
+
+def test_a_recovery_store_from_before_the_rooms_still_unpickles():
+    """Snapshots name classes by module: the old names resolve to the new homes."""
+    import io
+    import pickle
+
+    from connectors.store.log import FeatureWrite
+    from engine.flow import compat
+    from engine.flow.accounts import AccountState
+    from engine.flow.queues import QueueState
+
+    compat.install()
+    find = pickle.Unpickler(io.BytesIO(b"")).find_class
+    assert find("engine.dataflow", "AccountState") is AccountState
+    assert find("engine.dataflow", "QueueState") is QueueState
+    assert find("connectors.redis_log", "FeatureWrite") is FeatureWrite

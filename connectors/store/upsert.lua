@@ -5,7 +5,7 @@
 -- `balance` in the document is what is owed now: payments already received do not count
 -- against it again (`paid_base`, the paid total at this upload).
 -- Returns the addresses the account had before, so the caller can update the address
--- index (its keys live in other slots: connectors/lua/address.lua).
+-- index (its keys live in other slots: connectors/store/address.lua).
 local before = redis.call('HGET', KEYS[1], 'addrs') or ''
 redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'paid_base', redis.call('HGET', KEYS[1], 'paid') or '0',
   'addrs', ARGV[5])

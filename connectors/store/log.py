@@ -233,7 +233,7 @@ class QueueWriter:
         self.r = client
         self.keys = keys
         self._enqueue = client.register_script(
-            resources.files("connectors").joinpath("lua/enqueue.lua").read_text()
+            resources.files("connectors.store").joinpath("enqueue.lua").read_text()
         )
 
     def campaigns(self, known_version: int) -> tuple[int, dict[str, bytes] | None]:
@@ -296,7 +296,7 @@ class FeatureWriter:
         return accepted
 
 
-_PUBLISH = resources.files("connectors").joinpath("lua/publish_model.lua").read_text()
+_PUBLISH = resources.files("connectors.store").joinpath("publish_model.lua").read_text()
 
 
 def publish_model(client: redis.Redis, pub: Publication, retention_s: float) -> bool:

@@ -1,0 +1,134 @@
+"""Decisions: reservations (the lock and the contact the caps count), leases, cancels, the
+carriers' per-second counters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from connectors.store.base import CONTACT_KEEP_S, Command, StoreBase, _pairs, log_json
+from features.records import CancelRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    account_id: str
+    decision_id: str
+    expected_ver: str
+    lock: str
+    contact_at: float
+    contact_member: str
+    record: bytes
+    deadline: float
+    campaign: str | None = None  # a dialer lease: held out of the campaign until it expires
+    expires_at: float = 0.0
+    lock_start: float = 0.0  # the time the lock is judged from (engine.clock.Clock.lock_time)
+    answer: bytes | None = None  # a request_id's decision: its answer, kept to answer a repeat
+    response_deadline: float | None = None  # the response window's end: a timer closes it too
+    # the record without its model inputs, for the timeline and the decision's hash (only the
+    # log, which the dataflow learns from, needs the inputs); None: `record` itself
+    brief: bytes | None = None
+
+    def cancel_record(self) -> bytes:
+        """The log record that takes this reservation back (after an unknown outcome)."""
+        _decision, channel, point = self.contact_member.split("|", 2)
+        return log_json(CancelRecord(self.decision_id, self.account_id, self.lock_start, channel, point))
+
+
+class DecisionsStore(StoreBase):
+    async def reserve(
+        self,
+        items: Sequence[Reservation],
+        waits: Sequence[tuple[str, bytes]] = (),
+        parks: Sequence[tuple[str, str, float]] = (),
+    ) -> list[bool | bytes]:
+        """Reserve each item atomically; also append `waits` (account, record) to timelines
+        and hold `parks` (campaign, account, until) out of their campaign's ready set. Each
+        item answers True (reserved), False (the account changed: decide again) or the
+        answer its decision already had (a repeat of a request_id, reserved meanwhile)."""
+        k = self.keys
+        commands: list[Command] = []
+        for it in items:
+            shard = k.shard(it.account_id)
+            queue = list(k.queue(it.campaign, shard)[:2]) if it.campaign else []
+            commands.append(
+                self._eval(
+                    "reserve",
+                    [
+                        k.account(it.account_id),
+                        k.contacts(it.account_id),
+                        k.log(shard),
+                        k.timeline(it.account_id),
+                        k.decision(it.decision_id),
+                        k.timers(shard),
+                        *queue,
+                    ],
+                    [
+                        it.expected_ver,
+                        it.lock,
+                        it.contact_at,
+                        it.contact_member,
+                        CONTACT_KEEP_S,
+                        it.record,
+                        it.account_id,
+                        self.ttl,
+                        it.deadline,
+                        f"{it.decision_id}|{it.account_id}",
+                        self.log_maxlen,
+                        self.timeline_maxlen,
+                        it.expires_at,
+                        it.lock_start,
+                        it.answer or "",
+                        "" if it.response_deadline is None else it.response_deadline,
+                        self.decision_ttl,
+                        it.brief if it.brief is not None else it.record,
+                    ],
+                )
+            )
+        for account_id, record in waits:
+            tl = k.timeline(account_id)
+            commands.append(("XADD", tl, "MAXLEN", "~", self.timeline_maxlen, "*", "r", record))
+            commands.append(("EXPIRE", tl, self.ttl))
+        for campaign, account_id, until in parks:
+            ready, held, _prio = k.queue(campaign, k.shard(account_id))
+            commands.append(self._eval("park", [ready, held], [account_id, until]))
+        out = await self._run(commands, writes=True)
+        return [v if isinstance(v, bytes) else bool(v) for v in out[: len(items)]]
+
+    async def decision(self, decision_id: str) -> dict[bytes, bytes]:
+        key = self.keys.decision(decision_id)  # ValueError for ids that are not ours
+        (flat,) = await self._run([("HGETALL", key)])
+        return _pairs(flat)
+
+    async def lease(self, decision_id: str) -> tuple[dict[bytes, bytes], dict[bytes, bytes]]:
+        """A reservation and its account's live fields: (decision hash, account hash), or
+        ({}, {}) when the decision is unknown. Two round trips: the account is in the first."""
+        meta = await self.decision(decision_id)
+        if not meta:
+            return {}, {}
+        (flat,) = await self._run([("HGETALL", self.keys.account(meta[b"account"].decode()))])
+        return meta, _pairs(flat)
+
+    async def take_route(
+        self, probe: str | None, counters: Sequence[str], limits: Sequence[float | None], probe_ttl: int
+    ) -> int:
+        """0-based index into `counters` of the carrier taken (see take_route.lua), or -1."""
+        keys = [probe or counters[0], *counters]
+        args = ["1" if probe else "0", probe_ttl, *("" if x is None else x for x in limits)]
+        (taken,) = await self._run([self._eval("take_route", keys, args)], writes=True)
+        return int(taken) - 1
+
+    async def cancel(self, account_id: str, decision_id: str, record: bytes) -> int:
+        k = self.keys
+        keys = [
+            k.account(account_id),
+            k.contacts(account_id),
+            k.log(k.shard(account_id)),
+            k.timeline(account_id),
+            k.decision(decision_id),
+        ]
+        (result,) = await self._run(
+            [self._eval("cancel", keys, [decision_id, record, self.log_maxlen, self.timeline_maxlen])],
+            writes=True,
+        )
+        return int(result)
