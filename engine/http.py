@@ -67,6 +67,17 @@ def authorize(settings: Settings, request: Request, roles: tuple[str, ...]) -> N
         raise Forbidden(f"the {role!r} role may not call {request.method} {request.url.path}")
 
 
+def by_method(handlers: dict[str, Handler]) -> Handler:
+    """One endpoint for the methods a path shares, so that a 405 names them all in its Allow
+    (Starlette answers with the first route that matches the path); HEAD is GET's."""
+    table = {**handlers, **({"HEAD": handlers["GET"]} if "GET" in handlers else {})}
+
+    async def dispatch(request: Request) -> Response:
+        return await table[request.method](request)
+
+    return dispatch
+
+
 def endpoint(
     settings: Settings,
     metrics: Metrics,

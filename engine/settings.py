@@ -282,6 +282,9 @@ def from_dict(raw: dict[str, Any]) -> Settings:
     except JourneyError as exc:
         raise ConfigError(str(exc)) from exc
     money = raw.pop("money", {})
+    for currency, rate in dict(money.get("rates", {})).items():
+        if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 < rate <= 1e6:
+            raise ConfigError(f"[money.rates] {currency}: expected a number > 0 and <= 1e6, got {rate!r}")
     auth = raw.pop("auth", {})
     tokens = {}
     for token, role in auth.get("tokens", {}).items():

@@ -20,10 +20,22 @@ import orjson
 from engine.errors import BadRequest, Invalid, TooManyItems, Unsupported
 from features.records import Event
 
+MAX_DPD = 100_000  # days past due: no account is older; the bound keeps the field a machine integer
+# money in one account's currency: far above any debt, far below where a rate or a sum of
+# payments could overflow to infinity (which JSON cannot carry, and Redis refuses to add)
+MAX_MONEY = 1e15
+Money = Annotated[float, msgspec.Meta(ge=0, le=MAX_MONEY)]
+Amount = Annotated[float, msgspec.Meta(gt=0, le=MAX_MONEY)]
 Channel = Literal["voice", "ivr", "sms", "whatsapp", "email"]
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\s\x00-\x1f]+$")]
+# no whitespace or control characters, spelled out: Python's `\s` and JSON Schema's (ECMA-262)
+# differ (U+0085 is whitespace to one only), and the OpenAPI document shows this very pattern
+NO_SPACE = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+$"
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=NO_SPACE)]
 Text = Annotated[str, msgspec.Meta(max_length=10_000)]
-Network = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\s\x00-\x1f]+$")]
+# RFC 3339 with an offset (engine.wire.check_aware refuses a naive one); msgspec's schema says
+# only "string" for a datetime, so the format is declared
+Timestamp = Annotated[datetime, msgspec.Meta(extra_json_schema={"format": "date-time"})]
+Network = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NO_SPACE)]
 
 
 class ContactPoint(msgspec.Struct, frozen=True):
@@ -39,9 +51,9 @@ class ContactPoint(msgspec.Struct, frozen=True):
 class Account(msgspec.Struct, frozen=True):
     account_id: Id
     portfolio: Id
-    balance: Annotated[float, msgspec.Meta(ge=0)]
+    balance: Money
     currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
-    days_past_due: Annotated[int, msgspec.Meta(ge=0)]
+    days_past_due: Annotated[int, msgspec.Meta(ge=0, le=MAX_DPD)]
     country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
     timezone: str
     contact_points: tuple[ContactPoint, ...]
@@ -52,7 +64,7 @@ class Account(msgspec.Struct, frozen=True):
 
 class DecideRequest(msgspec.Struct, frozen=True):
     account_id: Id
-    now: datetime | None = None
+    now: Timestamp | None = None
     channels: tuple[Channel, ...] | None = None
     horizon_hours: Annotated[int, msgspec.Meta(ge=1, le=168)] | None = None
     request_id: Id | None = None  # idempotency key: a repeat answers the same decision
@@ -61,25 +73,25 @@ class DecideRequest(msgspec.Struct, frozen=True):
 class DialerNextRequest(msgspec.Struct, frozen=True):
     campaign: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
     count: Annotated[int, msgspec.Meta(ge=1, le=500)] = 1
-    now: datetime | None = None
+    now: Timestamp | None = None
 
 
 class ClockRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    now: datetime  # clock = "data": the time the replay has reached
+    now: Timestamp  # clock = "data": the time the replay has reached
 
 
 class RouteRequest(msgspec.Struct, frozen=True):
     address: Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
     channel: Literal["voice", "ivr", "sms"] = "voice"
     network: Network | None = None
-    now: datetime | None = None
+    now: Timestamp | None = None
     decision_id: Id | None = None
 
 
 class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     event_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     account_id: Id
-    ts: datetime | None = None
+    ts: Timestamp | None = None
     decision_id: str | None = None
     channel: Channel | None = None
     contact_point_id: str | None = None
@@ -95,7 +107,7 @@ class CallEvent(_Event, tag="call"):
     status: Literal["answered", "no_answer", "busy", "failed", "voicemail", "canceled"]
     party: Literal["right_party", "third_party", "unknown"] | None = None
     sip_code: Annotated[int, msgspec.Meta(ge=100, le=699)] | None = None
-    duration_s: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    duration_s: Annotated[float, msgspec.Meta(ge=0, le=86_400)] | None = None
 
 
 class ReplyEvent(_Event, tag="reply"):
@@ -104,12 +116,12 @@ class ReplyEvent(_Event, tag="reply"):
 
 
 class PromiseEvent(_Event, tag="promise"):
-    amount: Annotated[float, msgspec.Meta(gt=0)]
+    amount: Amount
     due_date: date  # YYYY-MM-DD; msgspec rejects impossible dates such as 2026-02-30
 
 
 class PaymentEvent(_Event, tag="payment"):
-    amount: Annotated[float, msgspec.Meta(gt=0)]
+    amount: Amount
 
 
 class OptoutEvent(_Event, tag="optout"):
@@ -214,13 +226,29 @@ def detail(index: int, exc: msgspec.ValidationError | str, field: str | None = N
     return {"index": index, "field": field, "message": msg}
 
 
+WHOLE_LIMIT = 2**53  # floats below this that are whole are exactly the integer they write
+
+
+def whole_numbers(value: Any) -> Any:
+    """JSON's 72.0 is the integer 72 (JSON Schema agrees); msgspec's int fields want 72."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < WHOLE_LIMIT else value
+    if isinstance(value, dict):
+        return {k: whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(v) for v in value]
+    return value
+
+
 def convert_all(items: list[Any], kind: Any, check: Check | None = None) -> list[Any]:
-    """Convert every item or raise one `Invalid` naming every bad one (one detail each)."""
+    """Convert every item or raise one `Invalid` naming every bad one (one detail each). This
+    is the slow path, after decoding from the bytes failed: whole floats count as integers."""
     out, details = [], []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             details.append({"index": i, "field": "$", "message": "expected a JSON object"})
             continue
+        item = whole_numbers(item)
         try:
             value = msgspec.convert(item, kind)
         except msgspec.ValidationError as exc:

@@ -4,12 +4,14 @@ free of any stream-processor import, so the wiring could move to another engine.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 
+import msgspec
 import orjson
 import redis
 
@@ -19,6 +21,8 @@ from features.pickling import fast_pickling
 from features.records import AccountRecord, ClockRecord, DecisionRecord, ExpireRecord, Record, decode_log
 from models.eventtime import NEVER, ShardTime
 from models.learner import Frontier, Publication
+
+log = logging.getLogger("cadencia.flow")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,7 @@ class LogReader:
         self.reorder = reorder_s
         self.wall_clock = wall_clock
         self.drained = True  # the last read took everything there was (log and due timers)
+        self.unreadable = 0  # log entries skipped as unreadable
         self._published: dict[int, str] = {}
         # raw XREAD replies: redis-py's conversion of every entry to a dict was ~6% of the flow
         client.set_response_callback("XREAD", lambda response, **_options: response)
@@ -153,8 +158,15 @@ class LogReader:
                 self.drained = False
             t = self.time[shard]
             for entry_id, fields in entries:
-                record, accepted = decode_log(fields[1])  # every entry holds one field, `r`
                 last = entry_id.decode()
+                try:
+                    record, accepted = decode_log(fields[1])  # every entry holds one field, `r`
+                except (msgspec.ValidationError, msgspec.DecodeError, KeyError) as exc:
+                    # written by something other than this engine's API (or by a bug): one
+                    # bad entry must not stop the log; it stays there for whoever looks
+                    self.unreadable += 1
+                    log.error("shard %d log entry %s cannot be read, skipped: %s", shard, last, exc)
+                    continue
                 ts = getattr(record, "ts", None)
                 if isinstance(record, ClockRecord):
                     t = t.idle(record.ts)

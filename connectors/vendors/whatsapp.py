@@ -46,15 +46,19 @@ def verification(params: dict[str, str], verify_token: str | None) -> str | None
     return params.get("hub.challenge", "")
 
 
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _message_text(m: dict[str, Any], kind: str) -> str:
     if kind == "text":
-        return str((m.get("text") or {}).get("body", ""))
+        return str(_object(m.get("text")).get("body", ""))
     if kind == "button":
-        button = m.get("button") or {}
+        button = _object(m.get("button"))
         return str(button.get("text") or button.get("payload") or "")
     if kind == "interactive":
-        inner = m.get("interactive") or {}
-        reply = inner.get("button_reply") or inner.get("list_reply") or {}
+        inner = _object(m.get("interactive"))
+        reply = _object(inner.get("button_reply")) or _object(inner.get("list_reply"))
         return str(reply.get("title") or reply.get("id") or "")
     media = m.get(kind)
     caption = media.get("caption") if isinstance(media, dict) else None

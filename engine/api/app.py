@@ -31,7 +31,7 @@ from engine.decisions.settle import Settler
 from engine.errors import Conflict, Invalid, NotFound
 from engine.gateways.ingest import ingest_events
 from engine.gateways.webhooks import routes as webhook_routes
-from engine.http import endpoint, fast_lane, json_response, read_body
+from engine.http import by_method, endpoint, fast_lane, json_response, read_body
 from engine.metrics import Metrics, exposition, watch_event_loop
 from engine.settings import MoneySettings, Settings
 from engine.wire import (
@@ -73,6 +73,7 @@ class Api:
         self.store = store
         self.metrics = metrics
         self.models = models or ModelHolder(settings.routing)
+        self.openapi = openapi.document(settings)  # what this server accepts, with its settings
         self.campaigns = CampaignBook()
         self.enrolments: dict[str, Enrolment] = {}  # campaigns this process is enrolling
         self.tasks: set[asyncio.Task[None]] = set()
@@ -483,7 +484,7 @@ class Api:
         )
 
     async def openapi_json(self, _request: Request) -> Response:
-        return json_response(openapi.document())
+        return json_response(self.openapi)
 
 
 def _recent_contacts(row: Any, settings: Settings) -> int:
@@ -556,9 +557,17 @@ def build_app(
         Route("/v1/decisions/{decision_id}/cancel", ep(api.cancel, DIAL), methods=["POST"]),
         Route("/v1/route", route, methods=["POST"]),
         Route("/v1/dialer/next", dialer_next, methods=["POST"]),
-        Route("/v1/campaigns/{campaign}", ep(api.put_campaign, ADMIN), methods=["PUT"]),
-        Route("/v1/campaigns/{campaign}", ep(api.get_campaign, READ), methods=["GET"]),
-        Route("/v1/campaigns/{campaign}", ep(api.delete_campaign, ADMIN), methods=["DELETE"]),
+        Route(
+            "/v1/campaigns/{campaign}",
+            by_method(
+                {
+                    "PUT": ep(api.put_campaign, ADMIN),
+                    "GET": ep(api.get_campaign, READ),
+                    "DELETE": ep(api.delete_campaign, ADMIN),
+                }
+            ),
+            methods=["PUT", "GET", "DELETE"],
+        ),
         Route("/v1/events", events, methods=["POST"]),
         Route("/v1/clock", ep(api.post_clock, GATEWAY), methods=["POST"]),
         Route("/metrics", api.metrics_text, methods=["GET"]),

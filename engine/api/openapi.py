@@ -1,21 +1,49 @@
 """The OpenAPI document served at /openapi.json: schemas generated from the very structs
-that validate requests, paths as CONTRACT.md lists them."""
+that validate requests, paths as CONTRACT.md lists them, and what this server's settings
+allow (currencies, carriers, networks, time zones) declared where the handlers check it, so
+that a request the document calls valid is one the server accepts (schemathesis checks it)."""
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
+from zoneinfo import available_timezones
 
 import msgspec
 
 from engine.calls.campaigns import Campaign
-from engine.wire import Account, ClockRequest, DecideRequest, DialerNextRequest, EventIn, RouteRequest
+from engine.settings import Settings
+from engine.wire import (
+    NO_SPACE,
+    Account,
+    ClockRequest,
+    DecideRequest,
+    DialerNextRequest,
+    EventIn,
+    RouteRequest,
+)
 
 ERROR = {"$ref": "#/components/schemas/Error"}
+_ID = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NO_SPACE.replace("]+$", "/]+$")}
+SMPP_STATS = "DELIVRD|ACCEPTD|ENROUTE|EXPIRED|UNDELIV|DELETED|REJECTD|UNKNOWN"
+SMPP_TIME = r"[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])([01][0-9]|2[0-3])[0-5][0-9]([0-5][0-9])?"
+# the receipt text SMSCs send (SMPP 3.4 appendix B), or its short form `id:… stat:…`
+SMPP_RECEIPT = (
+    rf"^id:[A-Za-z0-9-]{{1,64}} (sub:[0-9]{{3}} dlvrd:[0-9]{{3}} submit date:{SMPP_TIME} "
+    rf"done date:{SMPP_TIME} )?stat:({SMPP_STATS})( err:[0-9A-Za-z]{{1,8}})?( text:[ -~]{{0,20}})?$"
+)
+PATH_PARAMETERS = {  # what the handlers accept in the path
+    "account_id": _ID,
+    "decision_id": _ID,
+    "campaign": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$"},
+    "version": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$"},
+}
 
 
-def _one_or_many(ref: str) -> dict[str, Any]:
-    schema = {"oneOf": [{"$ref": ref}, {"type": "array", "items": {"$ref": ref}}]}
+def _one_or_many(ref: str, empty_ok: bool = False) -> dict[str, Any]:
+    many: dict[str, Any] = {"type": "array", "items": {"$ref": ref}}
+    if not empty_ok:
+        many["minItems"] = 1
+    schema = {"oneOf": [{"$ref": ref}, many]}
     return {
         "required": True,
         "content": {
@@ -36,7 +64,11 @@ def _one(ref: str) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": {"$ref": ref}}}}
 
 
-def _webhooks(json_ok: dict[str, Any], bearer: list[dict[str, Any]]) -> dict[str, Any]:
+def _query(name: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "schema": schema}
+
+
+def _webhooks(json_ok: dict[str, Any], bearer: list[dict[str, Any]], carriers: list[str]) -> dict[str, Any]:
     """The vendor webhooks (engine/gateways/webhooks.py): signed by the vendor (no bearer token when
     its secret is configured), or taking the gateway token (Infobip, SMPP)."""
     form = {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}
@@ -65,11 +97,19 @@ def _webhooks(json_ok: dict[str, Any], bearer: list[dict[str, Any]]) -> dict[str
     twilio_calls = op("Twilio voice status callbacks (X-Twilio-Signature)", form, True)
     for operation in (twilio_messages, twilio_calls):
         operation["parameters"] = [decision]
+    carrier = {"type": "string", "enum": ["", *carriers]}  # a [[carriers]] id, or none
     smpp_query = [
         decision,
-        {"name": "to", "in": "query", "required": False, "schema": {"type": "string"}},
-        {"name": "carrier", "in": "query", "required": False, "schema": {"type": "string"}},
-        {"name": "receipt", "in": "query", "required": False, "schema": {"type": "string"}},
+        _query("to", {"type": "string"}),
+        _query("carrier", carrier),
+        _query("receipt", {"type": "string"}),
+    ]
+    # a GET carries the receipt in the query (Kannel's dlr-url): `id:… stat:…` as SMPP spells it
+    smpp_get_query = [
+        decision,
+        _query("to", {"type": "string"}),
+        _query("carrier", carrier),
+        _query("receipt", {"type": "string", "pattern": SMPP_RECEIPT}, required=True),
     ]
     smpp_post = op(
         "An SMPP delivery receipt forwarded by Kannel or Jasmin",
@@ -80,12 +120,20 @@ def _webhooks(json_ok: dict[str, Any], bearer: list[dict[str, Any]]) -> dict[str
     smpp_get = {
         "summary": "An SMPP delivery receipt in the query (Kannel fetches its dlr-url with GET)",
         "security": bearer,
-        "parameters": smpp_query,
+        "parameters": smpp_get_query,
         "responses": _responses(json_ok, 401, 403, 422, 503),
     }
     vonage_get = {
-        "summary": "Vonage SMS API receipt or inbound SMS as query parameters (webhook method GET)",
+        "summary": "Vonage SMS API delivery receipt as query parameters (webhook method GET); an "
+        "inbound SMS has `text` and `msisdn` instead of `status`",
         "security": [],
+        "parameters": [
+            _query("messageId", {"type": "string", "minLength": 1}, required=True),
+            _query("status", {"type": "string", "minLength": 1}, required=True),
+            _query("msisdn", {"type": "string"}),
+            _query("err-code", {"type": "string"}),
+            _query("client-ref", {"type": "string"}),
+        ],  # and `message-timestamp`, `YYYY-MM-DD HH:MM:SS` in UTC
         "responses": _responses(json_ok, 401, 422, 503),
     }
     challenge = {"200": {"description": "hub.challenge", "content": text}, "403": _responses({}, 403)["403"]}
@@ -130,8 +178,35 @@ def _webhooks(json_ok: dict[str, Any], bearer: list[dict[str, Any]]) -> dict[str
     }
 
 
-@cache
-def document() -> dict[str, Any]:
+def _only(schema: dict[str, Any], values: list[str]) -> None:
+    """Restrict a string property (or its string branch, when it may be null) to `values`."""
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "string":
+            branch.pop("pattern", None)
+            branch["enum"] = values
+
+
+def _settings_enums(components: dict[str, Any], settings: Settings) -> None:
+    """What the handlers check against this server's settings, declared in the schemas."""
+    money = settings.money
+    account = components["Account"]["properties"]
+    _only(account["currency"], sorted({money.currency, *money.rates}))
+    zones = sorted(available_timezones())
+    _only(account["timezone"], zones)
+    _only(components["ContactPoint"]["properties"]["timezone"], zones)
+    networks = list(settings.routing.networks)
+    if networks:
+        _only(components["ContactPoint"]["properties"]["network"], networks)
+        _only(components["RouteRequest"]["properties"]["network"], networks)
+    carriers = sorted(c.id for c in settings.carriers)
+    for name in ("MessageEvent", "CallEvent", "ReplyEvent", "PromiseEvent", "PaymentEvent", "OptoutEvent",
+                 "DisputeEvent"):
+        _only(components[name]["properties"]["carrier"], carriers)
+
+
+def document(settings: Settings | None = None) -> dict[str, Any]:
+    """The document for a server with these settings (the defaults when None)."""
+    settings = settings or Settings()
     structs = [Account, DecideRequest, EventIn, Campaign, DialerNextRequest, RouteRequest, ClockRequest]
     schemas, components = msgspec.json.schema_components(structs,
         ref_template="#/components/schemas/{name}",
@@ -153,7 +228,10 @@ def document() -> dict[str, Any]:
         },
     }
     components["Event"] = event
+    _settings_enums(components, settings)
     json_ok = {"description": "ok", "content": {"application/json": {"schema": {"type": "object"}}}}
+    one_or_many = {"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}
+    json_one_or_many = {"description": "ok", "content": {"application/json": {"schema": one_or_many}}}
     accepted = {"202": {"description": "accepted", "content": json_ok["content"]}}
     bearer = [{"bearer": []}]
     paths = {
@@ -161,7 +239,7 @@ def document() -> dict[str, Any]:
             "put": {
                 "summary": "Upsert one or many accounts",
                 "security": bearer,
-                "requestBody": _one_or_many(account["$ref"]),
+                "requestBody": _one_or_many(account["$ref"], empty_ok=True),
                 "responses": _responses(json_ok, 400, 401, 403, 413, 422, 503),
             }
         },
@@ -183,8 +261,8 @@ def document() -> dict[str, Any]:
             "post": {
                 "summary": "Decide the next action for one or many accounts",
                 "security": bearer,
-                "requestBody": _one_or_many(decide["$ref"]),
-                "responses": _responses(json_ok, 400, 401, 403, 404, 413, 422, 503),
+                "requestBody": _one_or_many(decide["$ref"], empty_ok=True),
+                "responses": _responses(json_one_or_many, 400, 401, 403, 404, 413, 422, 503),
             }
         },
         "/v1/decisions/{decision_id}/cancel": {
@@ -215,7 +293,8 @@ def document() -> dict[str, Any]:
                 "summary": "Create or change a call campaign; its accounts are enrolled in the background",
                 "security": bearer,
                 "requestBody": _one(campaign["$ref"]),
-                "responses": _responses(accepted, 400, 401, 403, 422, 503),
+                # 202: enrolment started; 200: the same definition again, nothing to enrol
+                "responses": {**_responses(accepted, 400, 401, 403, 422, 503), "200": json_ok},
             },
             "get": {
                 "summary": "A campaign with its queue sizes and enrolment",
@@ -269,7 +348,7 @@ def document() -> dict[str, Any]:
             }
         },
     }
-    paths.update(_webhooks(json_ok, bearer))
+    paths.update(_webhooks(json_ok, bearer, sorted(c.id for c in settings.carriers)))
     for path in (
         "/v1/accounts/{account_id}",
         "/v1/accounts/{account_id}/timeline",
@@ -279,7 +358,8 @@ def document() -> dict[str, Any]:
     ):
         name = path.split("{")[1].split("}")[0]
         for op in paths[path].values():
-            op["parameters"] = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}]
+            schema = PATH_PARAMETERS[name]
+            op["parameters"] = [{"name": name, "in": "path", "required": True, "schema": schema}]
     return {
         "openapi": "3.1.0",
         "info": {"title": "cadencia", "version": "1", "description": "cadencia wire contract v1"},

@@ -21,7 +21,7 @@ import orjson
 
 from connectors.store import RedisStore, StoreUnavailable
 from engine.settings import Settings
-from engine.wire import Account
+from engine.wire import MAX_DPD, Account, Money
 from features.account import read
 from features.records import AccountRecord
 from models.candidates import dpd_bucket, hour_affinity, numeric_x, onehot_keys
@@ -39,10 +39,10 @@ class CampaignFilter(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     product: str | None = None
     country: str | None = None
     segment: str | None = None  # the account's `attributes.segment`
-    days_past_due_min: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    days_past_due_max: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    balance_min: Annotated[float, msgspec.Meta(ge=0)] | None = None
-    balance_max: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    days_past_due_min: Annotated[int, msgspec.Meta(ge=0, le=MAX_DPD)] | None = None
+    days_past_due_max: Annotated[int, msgspec.Meta(ge=0, le=MAX_DPD)] | None = None
+    balance_min: Money | None = None
+    balance_max: Money | None = None
 
 
 class Campaign(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -37,10 +37,13 @@ Target = tuple[str, str | None, str, str | None]  # account, decision id, channe
 class Callbacks:
     """Applies normalised vendor callbacks to the accounts they are about."""
 
-    def __init__(self, store: RedisStore, metrics: Metrics, clock: Clock) -> None:
+    def __init__(
+        self, store: RedisStore, metrics: Metrics, clock: Clock, carriers: frozenset[str] = frozenset()
+    ) -> None:
         self.store = store
         self.metrics = metrics
         self.clock = clock
+        self.carriers = carriers  # the [[carriers]] ids; a callback naming another is refused
 
     async def accept(
         self, vendor: str, callbacks: list[Callback], default_channel: str, carrier: str | None = None
@@ -49,6 +52,7 @@ class Callbacks:
         `default_channel` is the vendor's when neither it nor the decision says; `carrier`
         (a [[carriers]] id) is set on voice, ivr and sms events that name none."""
         accepted_at = time.time()
+        self.require_carriers(callbacks)
         targets = await self._targets(callbacks, default_channel)
         items: list[dict[str, Any]] = []
         where: list[int] = []
@@ -87,6 +91,21 @@ class Callbacks:
             )
             self.metrics.rejected.labels("unmatched").inc(len(unmatched))
         return {**result, "unmatched": len(unmatched)}
+
+    def require_carriers(self, callbacks: list[Callback]) -> None:
+        """A carrier the config does not name would become a router cell and a metric label of
+        its own: refused like the API's events, matched or not (nothing is dead-lettered)."""
+        if not self.carriers:
+            return
+        known = ", ".join(sorted(self.carriers))
+        details = [
+            {"index": i, "field": "carrier", "message": f"not a [[carriers]] id ({known})"}
+            for i, cb in enumerate(callbacks)
+            if cb.carrier is not None and cb.carrier not in self.carriers
+        ]
+        if details:
+            self.metrics.rejected.labels("invalid").inc(len(callbacks))
+            raise Invalid("the callback names a carrier that is not configured; nothing was applied", details)
 
     def _validate(self, items: list[dict[str, Any]], where: list[int]) -> list[EventIn]:
         out, details = [], []

@@ -36,7 +36,7 @@ from connectors.store import RedisStore, StoreUnavailable
 from connectors.vendors import Callback, VendorError, infobip, sendgrid, smpp, twilio, vonage, whatsapp
 from engine.errors import BadRequest, CadenciaError, Forbidden, Invalid, Unauthorized, Unavailable
 from engine.gateways.callbacks import Callbacks
-from engine.http import authorize, endpoint, error_response, json_response, read_body
+from engine.http import authorize, by_method, endpoint, error_response, json_response, read_body
 from engine.metrics import Metrics
 from engine.settings import ConfigError, Settings
 
@@ -146,7 +146,8 @@ class Webhooks:
         self.store = store
         self.metrics = metrics
         self.config = VendorConfig.from_settings(settings)
-        self.callbacks = Callbacks(store, metrics, settings.clock)
+        carriers = frozenset(c.id for c in settings.carriers)
+        self.callbacks = Callbacks(store, metrics, settings.clock, carriers)
         unsigned = [v for v, key in SECRET.items() if not self.config.get(v, key)]
         if unsigned:
             how = (
@@ -296,6 +297,9 @@ class Webhooks:
             except UnicodeDecodeError as exc:
                 raise BadRequest(f"the receipt is not UTF-8: {exc}") from exc
         zone = self.config.smpp_zone
+        # the gateway names the carrier in the query: refused when unknown, even for a receipt
+        # that teaches nothing (stat:UNKNOWN), as the same query would be on a DELIVRD
+        self.callbacks.require_carriers([Callback("", "message", carrier=params.get("carrier") or None)])
         return json_response(
             await self._accept("smpp", self._parsed(lambda: smpp.parse(params, text, zone)), "sms")
         )
@@ -342,8 +346,11 @@ def routes(settings: Settings, store: RedisStore, metrics: Metrics) -> list[Rout
     return [
         Route("/v1/webhooks/twilio/messages", signed(hooks.twilio_messages), methods=["POST"]),
         Route("/v1/webhooks/twilio/calls", signed(hooks.twilio_calls), methods=["POST"]),
-        Route("/v1/webhooks/whatsapp", signed(hooks.whatsapp_verify), methods=["GET"]),
-        Route("/v1/webhooks/whatsapp", signed(hooks.whatsapp), methods=["POST"]),
+        Route(
+            "/v1/webhooks/whatsapp",
+            by_method({"GET": signed(hooks.whatsapp_verify), "POST": signed(hooks.whatsapp)}),
+            methods=["GET", "POST"],
+        ),
         Route("/v1/webhooks/sendgrid", signed(hooks.sendgrid), methods=["POST"]),
         Route("/v1/webhooks/vonage", signed(hooks.vonage), methods=["GET", "POST"]),
         Route("/v1/webhooks/infobip", gateway(hooks.infobip), methods=["POST"]),

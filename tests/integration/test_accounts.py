@@ -53,6 +53,7 @@ def test_unknown_account_is_404(api):
     [
         ({"balance": "lots"}, "balance"),
         ({"balance": -1}, "balance"),
+        ({"balance": 1.6e308}, "balance"),  # would overflow a currency rate to infinity
         ({"days_past_due": 4.5}, "days_past_due"),
         ({"timezone": "Mars/Olympus"}, "timezone"),
         ({"currency": "EUR"}, "currency"),

@@ -272,6 +272,22 @@ def test_due_timers_are_read_in_bounded_steps_each_exactly_once(redis_url, setti
     client.close()
 
 
+def test_an_unreadable_log_entry_is_skipped_and_the_rest_read(redis_url, settings):
+    """A poison entry (a balance JSON could not carry, a foreign writer) must not stop the
+    dataflow: it is counted and skipped, and the entries after it are read."""
+    client = redis.Redis.from_url(redis_url)
+    keys = K.Keys(settings.redis.shards)
+    client.xadd(keys.log(0), {"r": b'{"k":"account","acc":1.0,"account_id":"A-1","balance":null}'})
+    client.xadd(keys.log(0), {"r": b"not json"})
+    client.xadd(keys.log(0), {"r": log_json(Event("e-ok", T0, "message", "A-1", status="sent"))})
+    reader = LogReader(client, keys, [0])
+    records = [i.record for i in reader.read()]
+    assert [r.event_id for r in records if isinstance(r, Event)] == ["e-ok"]
+    assert reader.unreadable == 2
+    assert reader.read() == []  # the position moved past all three
+    client.close()
+
+
 def test_the_source_reads_again_at_once_while_behind_and_lingers_once_drained(redis_url, settings):
     client = redis.Redis.from_url(redis_url)
     keys = K.Keys(settings.redis.shards)

@@ -507,6 +507,14 @@ def test_smpp_receipt_text(api):
     assert r.json() == {"accepted": 0, "duplicates": 1, "unmatched": 0}
 
 
+def test_a_callback_naming_an_unconfigured_carrier_is_refused_matched_or_not(api, redis_url):
+    receipt = "id:9c1 stat:DELIVRD"
+    r = api.get("/v1/webhooks/smpp", params={"receipt": receipt, "to": "+10000000000", "carrier": "nope"})
+    assert r.status_code == 422
+    assert r.json()["error"]["details"][0]["field"] == "carrier"
+    assert deadletters(redis_url) == []  # not even dead-lettered
+
+
 # --- finding the account by address -------------------------------------------------------
 
 

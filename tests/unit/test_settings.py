@@ -64,3 +64,9 @@ def test_the_configuration_reference_is_the_settings_own():
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
     assert doc.read_text() == reference()
+
+
+@pytest.mark.parametrize("rate", [0, -1, 1e300, "17.5", True])
+def test_a_currency_rate_must_be_a_sane_positive_number(rate):
+    with pytest.raises(ConfigError, match=r"\[money.rates\] USD"):
+        from_dict({"money": {"currency": "MXN", "rates": {"USD": rate}}})
