@@ -34,6 +34,7 @@ class Plan:
     ingest_duration_s: float = 8.0
     seed_events: int = 20_000
     bounded_s: float = 6.0  # per kind of maximal batch (benchmarks/bounded.py)
+    steady_days: int = 30  # days of activity before the steady-state repetition (0: none)
     footprint_stages: tuple[int, ...] = (100_000, 1_000_000)  # accounts loaded for Redis bytes per account
     dialer_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)  # dialer/next against portfolio size
     dialer_segment_s: float = 6.0

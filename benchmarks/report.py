@@ -358,6 +358,42 @@ def bounded_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def steady_table(results: dict[str, Any]) -> str:
+    """Each endpoint fresh (the repetitions' median) and on the aged portfolio, beside the
+    skeleton measured in the same repetition (benchmarks/steady.py)."""
+    st = results.get("steady")
+    if not st:
+        return ""
+    fresh, aged = results["reps"], [st["rep"]]
+    a = st["aging"]
+    lines = [
+        f"The same portfolio after {a['days']} simulated days of activity ({a['decisions']:,} decisions, "
+        f"{a['contacts']:,} contacts, {a['events']:,} outcome events through the API; "
+        f"{a['elapsed_s']:g} s), measured again. p50 / p99 in ms; saturation in req/s.",
+        "",
+        "| endpoint | rate | fresh | steady | skeleton fresh | skeleton steady | steady / fresh p99 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, e in results["endpoints"].items():
+        rate = e["target_rate"]
+        key = f"{name}@{rate:g}"
+        f50, f99 = med(fresh, "open", key, "latency_ms", "p50"), med(fresh, "open", key, "latency_ms", "p99")
+        s50, s99 = med(aged, "open", key, "latency_ms", "p50"), med(aged, "open", key, "latency_ms", "p99")
+        sk = f"skeleton@{rate:g}"
+        k50f, k99f = med(fresh, "open", sk, "latency_ms", "p50"), med(fresh, "open", sk, "latency_ms", "p99")
+        k50s, k99s = med(aged, "open", sk, "latency_ms", "p50"), med(aged, "open", sk, "latency_ms", "p99")
+        has_sk = k50f is not None
+        lines.append(
+            f"| {name} | {rate:g}/s | {fmt(f50)} / {fmt(f99)} | {fmt(s50)} / {fmt(s99)} | "
+            f"{fmt(k50f) + ' / ' + fmt(k99f) if has_sk else '—'} | "
+            f"{fmt(k50s) + ' / ' + fmt(k99s) if has_sk else '—'} | {ratio(s99, f99)} |"
+        )
+    for name in ["skeleton", *results["endpoints"]]:
+        f, s = med(fresh, "saturation", name, "rps"), med(aged, "saturation", name, "rps")
+        lines.append(f"| {name} | saturation | {fmt(f)} | {fmt(s)} | | | {ratio(s, f)} (req/s) |")
+    return "\n".join(lines)
+
+
 def markdown(results: dict[str, Any]) -> str:
     cfg = results["config"]
     parts = [
@@ -374,6 +410,8 @@ def markdown(results: dict[str, Any]) -> str:
           if (results.get("footprint") or {}).get("dialer") else []),
         *(["## Bounded work: the largest batches while others wait", "", bounded_table(results), ""]
           if results.get("bounded") else []),
+        *(["## Steady state: the portfolio after weeks of activity", "", steady_table(results), ""]
+          if results.get("steady") else []),
         "## References measured in the same run",
         "",
         limits_table(results),

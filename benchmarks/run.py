@@ -21,11 +21,11 @@ import platform
 import sys
 import time
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bounded, footprint, memory, procs, report, slowlog, stacks, tools, workload
+from benchmarks import bounded, footprint, memory, procs, report, slowlog, stacks, steady, tools, workload
 from benchmarks.endpoints import ENDPOINTS
 from benchmarks.phases import Bench, Plan
 
@@ -52,10 +52,12 @@ def plan_for(args: argparse.Namespace) -> Plan:
     if args.quick:
         p = Plan(mode="quick", reps=1, rates=[1000.0], open_duration_s=3.0, warmup_s=0.5, sat_duration_s=3.0,
                  flow_duration_s=5.0, ingest_duration_s=3.0, seed_events=5_000, footprint_stages=(20_000,),
-                 bounded_s=3.0,
+                 bounded_s=3.0, steady_days=0,
                  dialer_sizes=(10_000, 20_000), dialer_segment_s=4.0)
     else:
         p = Plan(mode="full", reps=args.reps, rates=[200.0, 500.0, 1000.0, 2000.0])
+    if args.steady_days is not None:
+        p.steady_days = args.steady_days
     if args.footprint is not None:
         p.footprint_stages = tuple(int(n) for n in args.footprint.split(",") if n)
     if args.dialer_sizes is not None:
@@ -137,6 +139,14 @@ def run(p: Plan, engine_ref: str | None = None) -> dict[str, Any]:
                 log(f"--- repetition {i + 1}/{p.reps}")
                 results["reps"].append(bench.repetition())
             results["passes"] = {name: getattr(b, "passes", None) for name, (_, b) in endpoints.items()}
+            if p.steady_days:
+                cursors = [b for _, b in endpoints.values()]
+                start = steady.first_free_day(cursors)
+                dialer_n = p.accounts if "dialer_next" in endpoints else 0
+                aging = steady.age(engine, p.accounts, dialer_n, p.steady_days, start, log)
+                steady.advance(cursors, start + timedelta(days=p.steady_days))
+                log(f"--- steady state after {p.steady_days} days: {aging}")
+                results["steady"] = {"aging": aging, "rep": bench.repetition()}
             results["bounded"] = bounded.run(engine.port, p.accounts, events, p.bounded_s, log)
             results["slowlog"] = slowlog.read(srv.url)
             log(f"SLOWLOG: {results['slowlog']['over']} commands over {slowlog.LIMIT_MS} ms")
@@ -171,6 +181,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dialer-sizes", metavar="N,N", help="campaign sizes dialer/next latency is measured "
                     "at, with the footprint's largest stage loaded (default 10000,100000,1000000; "
                     "10000,20000 with --quick; empty to skip)")
+    ap.add_argument("--steady-days", type=int, metavar="N", help="days of activity on the portfolio "
+                    "before the steady-state repetition (default 30; 0 with --quick; 0 to skip)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where speed.md and speed.json go")
     args = ap.parse_args(argv)
     if SCHEDULES[args.sched] and not procs.can_run_realtime():

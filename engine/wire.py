@@ -243,8 +243,20 @@ def whole_numbers(value: Any) -> Any:
 def convert_all(items: list[Any], kind: Any, check: Check | None = None) -> list[Any]:
     """Convert every item or raise one `Invalid` naming every bad one (one detail each). This
     is the slow path, after decoding from the bytes failed: whole floats count as integers."""
+    out, details = convert_some(items, kind, check)
+    if details:
+        raise Invalid(
+            f"{len(details)} of {len(items)} items are invalid; nothing was applied", details, len(items)
+        )
+    return out
+
+
+def convert_some(
+    items: list[Any], kind: Any, check: Check | None = None, first: int = 0
+) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The items converted, and a detail for each bad one (indexes from `first`)."""
     out, details = [], []
-    for i, item in enumerate(items):
+    for i, item in enumerate(items, first):
         if not isinstance(item, dict):
             details.append({"index": i, "field": "$", "message": "expected a JSON object"})
             continue
@@ -258,11 +270,7 @@ def convert_all(items: list[Any], kind: Any, check: Check | None = None) -> list
         if bad:
             details.append(bad)
         out.append(value)
-    if details:
-        raise Invalid(
-            f"{len(details)} of {len(items)} items are invalid; nothing was applied", details, len(items)
-        )
-    return out
+    return out, details
 
 
 def check_aware(value: datetime | None, index: int, field: str) -> dict[str, Any] | None:

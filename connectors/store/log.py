@@ -45,10 +45,12 @@ class Progress:
 # (single-threaded: the API's decisions wait behind it) for more than about half a millisecond:
 # log entries per XREAD and timers read. Measured before these bounds (Redis SLOWLOG during
 # decisions at 1,000/s): after event time jumped, a pop took 0.6-1.0 ms a shard, 16 of them in
-# one pipeline, and an XREAD of a backlog (2,000 entries a shard) 7.5 ms; with 2,000 entries
-# over all shards (125 a shard) an XREAD of a backlog still took 3.6-4.0 ms (8 in a quick speed
-# suite). 512 over all shards: ~1 ms, next to the ~170 ms the dataflow spends on them.
-READ_BATCH = 512
+# one pipeline, and an XREAD of a backlog (2,000 entries a shard) 7.5 ms. Over all shards, in
+# quick speed suites (the dataflow's CPU per event at 5,000 events/s; XREADs over 2 ms in
+# SLOWLOG): 2,000 entries 169-183 µs, 0-8 XREADs of 3.6-4.0 ms; 1,024: 260 µs, none; 512:
+# 264-321 µs, none. Smaller reads cost the dataflow more per event (the Bytewax runtime's
+# work per batch, 65% of its samples under py-spy), so this is the largest under 2 ms.
+READ_BATCH = 1024
 TIMERS_PER_POLL = 512
 Positions = dict[int, tuple[str, ShardTime]]  # shard -> (last log id, its event time)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest.mock import ANY
+
 import orjson
 import pytest
 
@@ -33,6 +35,22 @@ def test_an_upload_longer_than_a_slice_writes_every_account(api):
     r = api.put("/v1/accounts", json=[account(f"S-{i}") for i in range(n)])
     assert r.json() == {"upserted": n}
     assert all(api.get(f"/v1/accounts/S-{i}").status_code == 200 for i in (0, SLICE_ACCOUNTS, n - 1))
+
+
+def test_a_large_upload_is_validated_in_slices_and_still_all_or_nothing(api):
+    from engine.api.app import SLICED_BODY_BYTES
+
+    docs = [account(f"L-{i}", attributes={"note": "x" * 300}) for i in range(1000)]
+    docs[900]["balance"] = "lots"
+    body = orjson.dumps(docs)
+    assert len(body) > SLICED_BODY_BYTES
+    r = api.put("/v1/accounts", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert r.json()["error"]["details"] == [{"index": 900, "field": "balance", "message": ANY}]
+    assert api.get("/v1/accounts/L-0").status_code == 404  # nothing applied
+    docs[900]["balance"] = 10.0
+    r = api.put("/v1/accounts", content=orjson.dumps(docs), headers={"content-type": "application/json"})
+    assert r.json() == {"upserted": 1000}
 
 
 def test_upsert_replaces_the_document(api):
