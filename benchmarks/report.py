@@ -367,9 +367,11 @@ def steady_table(results: dict[str, Any]) -> str:
     fresh, aged = results["reps"], [st["rep"]]
     a = st["aging"]
     lines = [
-        f"The same portfolio after {a['days']} simulated days of activity ({a['decisions']:,} decisions, "
-        f"{a['contacts']:,} contacts, {a['events']:,} outcome events through the API; "
-        f"{a['elapsed_s']:g} s), measured again. p50 / p99 in ms; saturation in req/s.",
+        f"{a['accounts']:,} of the accounts and {a['dialer_accounts']:,} of the dialer campaign's after "
+        f"{a['days']} simulated days of activity ({a['decisions']:,} decisions, {a['contacts']:,} contacts, "
+        f"{a['events']:,} outcome events through the API; {a['elapsed_s']:g} s with the dataflow's catching "
+        "up), measured again: decide and route on the aged accounts, dialer/next on the campaign (its "
+        "aged accounts among the rest). p50 / p99 in ms; saturation in req/s.",
         "",
         "| endpoint | rate | fresh | steady | skeleton fresh | skeleton steady | steady / fresh p99 |",
         "|---|---|---|---|---|---|---|",

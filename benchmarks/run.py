@@ -140,13 +140,23 @@ def run(p: Plan, engine_ref: str | None = None) -> dict[str, Any]:
                 results["reps"].append(bench.repetition())
             results["passes"] = {name: getattr(b, "passes", None) for name, (_, b) in endpoints.items()}
             if p.steady_days:
-                cursors = [b for _, b in endpoints.values()]
-                start = steady.first_free_day(cursors)
-                dialer_n = p.accounts if "dialer_next" in endpoints else 0
-                aging = steady.age(engine, p.accounts, dialer_n, p.steady_days, start, log)
-                steady.advance(cursors, start + timedelta(days=p.steady_days))
-                log(f"--- steady state after {p.steady_days} days: {aging}")
+                n = min(p.steady_accounts, p.accounts)
+                start = steady.first_free_day([b for _, b in endpoints.values()])
+                dialer_n = n if "dialer_next" in endpoints else 0
+                aging = steady.age(engine, n, dialer_n, p.steady_days, start, log)
+                # decide and route walk the aged accounts only; dialer/next asks the campaign
+                # (its aged accounts among the rest), every cursor past the aged days
+                aged_dir = st.tmp / "steady"
+                aged_dir.mkdir()
+                bench.endpoints = {
+                    name: (e, b if name == "dialer_next" else e.bodies(n, aged_dir))
+                    for name, (e, b) in endpoints.items()
+                }
+                aged_end = start + timedelta(days=p.steady_days)
+                steady.advance([b for _, b in bench.endpoints.values()], aged_end)
+                log(f"--- steady state after {p.steady_days} days of {n} accounts: {aging}")
                 results["steady"] = {"aging": aging, "rep": bench.repetition()}
+                bench.endpoints = endpoints
             results["bounded"] = bounded.run(engine.port, p.accounts, events, p.bounded_s, log)
             results["slowlog"] = slowlog.read(srv.url)
             log(f"SLOWLOG: {results['slowlog']['over']} commands over {slowlog.LIMIT_MS} ms")

@@ -39,6 +39,9 @@ DECISION_BUCKETS = (
 LOOP_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 LOOP_PROBE_S = 0.05
 SLICE_KINDS = ("validate", "decide", "events", "accounts")
+CONFIRM_RESULTS = (
+    "sent", "promise", "payment", "optout", "dispute", "direct_contact", "cancelled", "expired", "released",
+)
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 ENDPOINTS = ("decide", "dialer_next", "route")
 ACTIONS = ("contact", "wait")
@@ -165,6 +168,12 @@ class Metrics:
             buckets=LOOP_BUCKETS,
             registry=r,
         )
+        self.confirms = Counter(
+            "cadencia_confirms_total",
+            "Decisions confirmed by a gateway before sending (sent) or refused, by what revoked them.",
+            ["result"],
+            registry=r,
+        )
         self.model_version = Gauge(
             "cadencia_model_version", "Published model version in use.", registry=r, multiprocess_mode="max"
         )
@@ -180,6 +189,8 @@ class Metrics:
             self.rejected.labels(reason)
         for code in REQUEST_ERRORS:
             self.requests_rejected.labels(code)
+        for result in CONFIRM_RESULTS:
+            self.confirms.labels(result)
         for kind in SLICE_KINDS:
             self.batch_slice_cpu.labels(kind)
         for head in ("response", "pay", "templates", "carriers"):

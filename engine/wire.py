@@ -76,6 +76,10 @@ class DialerNextRequest(msgspec.Struct, frozen=True):
     now: Timestamp | None = None
 
 
+class ConfirmRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    now: Timestamp | None = None  # the gateway's send time (clock = "data"); the server's otherwise
+
+
 class ClockRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     now: Timestamp  # clock = "data": the time the replay has reached
 

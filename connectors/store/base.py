@@ -49,6 +49,7 @@ SCRIPTS = (
     "ingest",
     "reserve",
     "cancel",
+    "confirm",
     "upsert",
     "take_route",
     "pull",

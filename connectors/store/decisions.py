@@ -118,6 +118,16 @@ class DecisionsStore(StoreBase):
         (taken,) = await self._run([self._eval("take_route", keys, args)], writes=True)
         return int(taken) - 1
 
+    async def confirm(self, account_id: str, decision_id: str, now: float) -> str | None:
+        """None when the decision still stands (it is now marked sent), else why not
+        (confirm.lua); "unknown" for a decision Redis does not hold."""
+        keys = [self.keys.decision(decision_id), self.keys.account(account_id)]
+        (result,) = await self._run([self._eval("confirm", keys, [decision_id, repr(now)])], writes=True)
+        kind = result[0].decode()
+        if kind == "ok":
+            return None
+        return "unknown" if kind == "unknown" else result[1].decode()
+
     async def cancel(self, account_id: str, decision_id: str, record: bytes) -> int:
         k = self.keys
         keys = [

@@ -28,7 +28,7 @@ from engine.decisions.coalesce import Coalescer
 from engine.decisions.decide import decide_each, decide_many, iso
 from engine.decisions.route import route_one
 from engine.decisions.settle import Settler
-from engine.errors import Conflict, Invalid, NotFound
+from engine.errors import BadRequest, Conflict, Invalid, NotFound, Unsupported
 from engine.gateways.ingest import ingest_events
 from engine.gateways.webhooks import routes as webhook_routes
 from engine.http import by_method, endpoint, fast_lane, json_response, read_body
@@ -38,6 +38,7 @@ from engine.wire import (
     Account,
     Check,
     ClockRequest,
+    ConfirmRequest,
     DecideRequest,
     DialerNextRequest,
     RouteRequest,
@@ -45,6 +46,8 @@ from engine.wire import (
     convert_some,
     decode_body,
     decode_items,
+    detail,
+    epoch,
     within,
 )
 from features.records import AccountRecord, CancelRecord
@@ -306,6 +309,49 @@ class Api:
         return json_response(
             {"decision_id": decision_id, "cancelled": True, "already_cancelled": result == 0}
         )
+
+    async def confirm(self, request: Request) -> Response:
+        """A gateway, just before it sends: 200 if the decision still stands (now marked sent),
+        409 naming what revoked it. `now` in the body (data clock) or the server's."""
+        decision_id = request.path_params["decision_id"]
+        req = await self._confirm_request(request)
+        try:
+            meta = await self.store.decision(decision_id)
+        except ValueError as exc:
+            raise NotFound(str(exc)) from exc
+        if not meta:
+            raise NotFound(f"unknown decision {decision_id!r}")
+        now = self.settings.clock.lock_time(epoch(req.now))
+        why = await self.store.confirm(meta[b"account"].decode(), decision_id, now)
+        if why == "unknown":
+            raise NotFound(f"unknown decision {decision_id!r}")
+        if why is not None:
+            self.metrics.confirms.labels(why).inc()
+            raise Conflict(
+                f"decision {decision_id!r} no longer stands ({why}): do not send",
+                [{"field": "decision_id", "message": why}],
+            )
+        self.metrics.confirms.labels("sent").inc()
+        return json_response({"decision_id": decision_id, "confirmed": True})
+
+    async def _confirm_request(self, request: Request) -> ConfirmRequest:
+        """The optional body: one JSON object (`now`), or nothing."""
+        body, content_type = await self._body(request)
+        if not body.strip():
+            return ConfirmRequest()
+        mime = content_type.split(";", 1)[0].strip().lower()
+        if mime not in ("application/json", "") and not mime.endswith("+json"):
+            raise Unsupported(f"send application/json, not {mime!r}")
+        try:
+            req = msgspec.json.decode(body, type=ConfirmRequest)
+        except msgspec.ValidationError as exc:
+            raise Invalid("the confirm body is invalid; nothing was applied", [detail(0, exc)]) from exc
+        except msgspec.DecodeError as exc:
+            raise BadRequest(f"the body is not JSON: {exc}") from exc
+        bad = self._now_check(0, {}, req)
+        if bad:
+            raise Invalid("the confirm body is invalid; nothing was applied", [bad])
+        return req
 
     # --- campaigns and the dialer -----------------------------------------------------------
 
@@ -591,6 +637,7 @@ def build_app(
         Route("/v1/accounts/{account_id}/timeline", ep(api.get_timeline, READ), methods=["GET"]),
         Route("/v1/decide", decide, methods=["POST"]),
         Route("/v1/decisions/{decision_id}/cancel", ep(api.cancel, DIAL), methods=["POST"]),
+        Route("/v1/decisions/{decision_id}/confirm", ep(api.confirm, GATEWAY + DIAL), methods=["POST"]),
         Route("/v1/route", route, methods=["POST"]),
         Route("/v1/dialer/next", dialer_next, methods=["POST"]),
         Route(

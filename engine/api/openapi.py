@@ -16,6 +16,7 @@ from engine.wire import (
     NO_SPACE,
     Account,
     ClockRequest,
+    ConfirmRequest,
     DecideRequest,
     DialerNextRequest,
     EventIn,
@@ -208,10 +209,11 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
     """The document for a server with these settings (the defaults when None)."""
     settings = settings or Settings()
     structs = [Account, DecideRequest, EventIn, Campaign, DialerNextRequest, RouteRequest, ClockRequest]
+    structs.append(ConfirmRequest)
     schemas, components = msgspec.json.schema_components(structs,
         ref_template="#/components/schemas/{name}",
     )
-    account, decide, event, campaign, dialer_next, route, clock = schemas
+    account, decide, event, campaign, dialer_next, route, clock, confirm = schemas
     components["Error"] = {
         "type": "object",
         "required": ["error"],
@@ -263,6 +265,19 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
                 "security": bearer,
                 "requestBody": _one_or_many(decide["$ref"], empty_ok=True),
                 "responses": _responses(json_one_or_many, 400, 401, 403, 404, 413, 422, 503),
+            }
+        },
+        "/v1/decisions/{decision_id}/confirm": {
+            "post": {
+                "summary": "Just before sending: 200 if the decision still stands (it is marked sent), 409 "
+                "naming what revoked it (promise, payment, optout, dispute, direct_contact, cancelled, "
+                "expired, released)",
+                "security": bearer,
+                "requestBody": {
+                    "required": False,
+                    "content": {"application/json": {"schema": {"$ref": confirm["$ref"]}}},
+                },
+                "responses": _responses(json_ok, 400, 401, 403, 404, 409, 422, 503),
             }
         },
         "/v1/decisions/{decision_id}/cancel": {
@@ -353,6 +368,7 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
         "/v1/accounts/{account_id}",
         "/v1/accounts/{account_id}/timeline",
         "/v1/decisions/{decision_id}/cancel",
+        "/v1/decisions/{decision_id}/confirm",
         "/v1/campaigns/{campaign}",
         "/v1/models/{version}",
     ):

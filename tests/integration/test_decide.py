@@ -358,3 +358,64 @@ def test_each_decision_logs_the_propensity_of_its_action(api):
     assert d["action"] == "contact" and 0 < d["propensity"] <= 1
     logged = [e for e in api.get("/v1/accounts/A-1001/timeline").json()["entries"] if e["kind"] == "decision"]
     assert [round(e["propensity"], 4) for e in logged] == [d["propensity"]]
+
+
+# --- confirm: a gateway asks just before it sends -------------------------------------------
+
+
+def confirm(api, decision_id, now=NOW):
+    return api.post(f"/v1/decisions/{decision_id}/confirm", json={"now": now})
+
+
+def test_confirm_marks_a_standing_decision_sent_and_repeats_alike(api):
+    api.put("/v1/accounts", json=account())
+    d = decide(api, channels=["sms"])
+    for _ in range(2):
+        r = confirm(api, d["decision_id"])
+        assert r.status_code == 200, r.text
+        assert r.json() == {"decision_id": d["decision_id"], "confirmed": True}
+    assert metric(api, "cadencia_confirms_total", result="sent") == 2.0
+
+
+def test_confirm_after_a_promise_is_409_naming_it(api):
+    api.put("/v1/accounts", json=account())
+    d = decide(api, channels=["sms"])
+    post_events(api, PROMISE)  # arrives between the morning plan and the send
+    r = confirm(api, d["decision_id"])
+    assert r.status_code == 409
+    assert r.json()["error"]["details"][0]["message"] == "promise"
+    assert metric(api, "cadencia_confirms_total", result="promise") == 1.0
+
+
+def test_confirm_after_a_cancel_an_expiry_or_an_outcome_is_409(api):
+    api.put("/v1/accounts", json=[account("A-1"), account("A-2"), account("A-3")])
+    cancelled = decide(api, account_id="A-1", channels=["sms"])
+    api.post(f"/v1/decisions/{cancelled['decision_id']}/cancel")
+    assert confirm(api, cancelled["decision_id"]).json()["error"]["details"][0]["message"] == "cancelled"
+    late = decide(api, account_id="A-2", channels=["sms"])
+    r = confirm(api, late["decision_id"], now="2026-03-03T09:00:00-06:00")  # a day on: expired
+    assert r.status_code == 409 and r.json()["error"]["details"][0]["message"] == "expired"
+    used = decide(api, account_id="A-3", channels=["sms"])
+    post_events(
+        api,
+        {"event_id": "out-1", "ts": NOW, "type": "message", "status": "undelivered", "account_id": "A-3",
+         "decision_id": used["decision_id"], "channel": "sms"},
+    )  # fmt: skip
+    assert confirm(api, used["decision_id"]).json()["error"]["details"][0]["message"] == "released"
+
+
+def test_confirm_after_a_direct_contact_on_another_channel_is_409(api):
+    api.put("/v1/accounts", json=account())
+    d = decide(api, channels=["sms"])
+    post_events(
+        api,
+        {"event_id": "rp-1", "ts": "2026-03-02T09:30:00-06:00", "type": "call", "status": "answered",
+         "party": "right_party", "account_id": "A-1001", "channel": "voice", "contact_point_id": "m1"},
+    )  # fmt: skip
+    r = confirm(api, d["decision_id"], now="2026-03-02T09:40:00-06:00")
+    assert r.status_code == 409 and r.json()["error"]["details"][0]["message"] == "direct_contact"
+
+
+def test_confirm_an_unknown_decision_is_404(api):
+    assert confirm(api, "d-000-000000000000").status_code == 404
+    assert api.post("/v1/decisions/nope/confirm").status_code == 404
