@@ -51,6 +51,10 @@ class Progress:
 # 264-321 µs, none. Smaller reads cost the dataflow more per event (the Bytewax runtime's
 # work per batch, 65% of its samples under py-spy), so this is the largest under 2 ms.
 READ_BATCH = 1024
+# ... and bytes: a log of decisions (each with its model inputs, 1-2 KB) read 1,024 at a time
+# took up to 4.75 ms in a steady-state suite, so a poll also asks for no more entries than
+# READ_BYTES at the entry size the log has lately shown
+READ_BYTES = 400_000
 TIMERS_PER_POLL = 512
 Positions = dict[int, tuple[str, ShardTime]]  # shard -> (last log id, its event time)
 
@@ -97,6 +101,7 @@ class LogReader:
         self.wall_clock = wall_clock
         self.drained = True  # the last read took everything there was (log and due timers)
         self.unreadable = 0  # log entries skipped as unreadable
+        self.entry_bytes = 400.0  # a log entry's recent mean size (bounds a poll's bytes)
         self._published: dict[int, str] = {}
         # raw XREAD replies: redis-py's conversion of every entry to a dict was ~6% of the flow
         client.set_response_callback("XREAD", lambda response, **_options: response)
@@ -122,7 +127,8 @@ class LogReader:
         next poll, never before the records that made it due."""
         polled_at = time.time()
         streams = {self.keys.log(s): self.last_id[s] for s in self.shards}
-        count = max(1, self.batch // len(self.shards))
+        entries_fit = max(len(self.shards), int(READ_BYTES / self.entry_bytes))
+        count = max(1, min(self.batch, entries_fit) // len(self.shards))
         due = [
             s for s in self.shards if self.time[s].timer_watermark(self.lateness) > self.time[s].timers_done
         ]
@@ -153,12 +159,15 @@ class LogReader:
         by_stream = {self.keys.log(s): s for s in self.shards}
         reply = reply or []
         read_full: set[int] = set()
+        read_bytes = read_entries = 0
         for stream, entries in reply.items() if isinstance(reply, dict) else reply:  # RESP3 or RESP2
             shard = by_stream[stream.decode()]
             if len(entries) >= count:
                 read_full.add(shard)
                 self.drained = False
             t = self.time[shard]
+            read_entries += len(entries)
+            read_bytes += sum(len(fields[1]) for _entry_id, fields in entries)
             for entry_id, fields in entries:
                 last = entry_id.decode()
                 try:
@@ -179,6 +188,9 @@ class LogReader:
                     out += _late_expiries(shard, record, t.timers_done)
             self.time[shard] = t
             self.last_id[shard] = last
+        if read_entries:  # the mean entry size, weighted by what was read
+            weight = min(1.0, read_entries / 256)
+            self.entry_bytes += weight * (read_bytes / read_entries - self.entry_bytes)
         if self.wall_clock:  # a drained shard is idle, not behind: it follows the server's clock
             for s in self.shards:
                 if s not in read_full:
