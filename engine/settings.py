@@ -69,7 +69,8 @@ class RedisSettings:
     # default keeps ids as long as timelines and decisions; a shorter window bounds memory
     # further (ids are ~80 bytes each) at the price of refusing events that old
     dedup_days: PositiveFloat = 400.0
-    # a decision's own hash (what cancels, outcomes, routes and request_id repeats look up);
+    # the longest a decision's own hash (what cancels, confirms, outcomes, routes and request_id
+    # repeats look up) is kept: each lives until its attribution window closes plus 2 days;
     # its record stays on the account's timeline for retention_days
     decision_days: PositiveFloat = 10.0
     retention_days: Positive = 400  # timelines and decision records expire after this

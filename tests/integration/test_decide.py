@@ -419,3 +419,23 @@ def test_confirm_after_a_direct_contact_on_another_channel_is_409(api):
 def test_confirm_an_unknown_decision_is_404(api):
     assert confirm(api, "d-000-000000000000").status_code == 404
     assert api.post("/v1/decisions/nope/confirm").status_code == 404
+
+
+def test_a_decisions_hash_lives_until_its_attribution_window_closes_and_a_grace(api, redis_url, settings):
+    """Not `[redis] decision_days` flat: a plan for this morning is kept ~3 days here (24 h of
+    attribution in the tests' config, 2 days of grace), not 10."""
+    import redis as sync_redis
+
+    from connectors.keys import Keys
+    from connectors.store.decisions import DECISION_GRACE_S
+
+    api.put("/v1/accounts", json=account())
+    d = decide(api, channels=["sms"])
+    client = sync_redis.Redis.from_url(redis_url)
+    ttl = client.ttl(Keys(settings.redis.shards).decision(d["decision_id"]))
+    client.close()
+    send_at, now = datetime.fromisoformat(d["send_at"]), datetime.fromisoformat(NOW)
+    window = settings.decisions.attribution_hours * 3600
+    expected = (send_at - now).total_seconds() + window + DECISION_GRACE_S
+    assert expected - 5 <= ttl <= expected + 1
+    assert ttl < settings.redis.decision_days * 86400
