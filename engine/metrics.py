@@ -174,6 +174,8 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        # the labelled children, made once: the validate one is observed on every request
+        self.slice_cpu = {kind: self.batch_slice_cpu.labels(kind) for kind in SLICE_KINDS}
         self.model_version = Gauge(
             "cadencia_model_version", "Published model version in use.", registry=r, multiprocess_mode="max"
         )
@@ -191,8 +193,6 @@ class Metrics:
             self.requests_rejected.labels(code)
         for result in CONFIRM_RESULTS:
             self.confirms.labels(result)
-        for kind in SLICE_KINDS:
-            self.batch_slice_cpu.labels(kind)
         for head in ("response", "pay", "templates", "carriers"):
             self.model_updates.labels(head)
         for rule in BASE_RULES:

@@ -9,7 +9,14 @@ hash-tag slot, next to the part of the store that runs it. Commands go through
 from __future__ import annotations
 
 from connectors.store.accounts import ADDRESS_HOLDERS, AccountRow, AccountsStore
-from connectors.store.base import CONTACT_KEEP_S, CONTACT_WINDOW_S, OutcomeUnknown, StoreUnavailable, log_json
+from connectors.store.base import (
+    CONTACT_KEEP_S,
+    CONTACT_WINDOW_S,
+    OutcomeUnknown,
+    StoreUnavailable,
+    log_json,
+    partly_applied,
+)
 from connectors.store.campaigns import CampaignsStore
 from connectors.store.decisions import DecisionsStore, Reservation
 from connectors.store.events import DEADLETTER_MAXLEN, SCRIPT_EVENTS, EventsStore, Ingest
@@ -33,4 +40,5 @@ __all__ = [
     "Reservation",
     "StoreUnavailable",
     "log_json",
+    "partly_applied",
 ]

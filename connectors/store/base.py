@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Self
 
@@ -45,6 +46,15 @@ class OutcomeUnknown(StoreUnavailable):
 
 
 # each next to the part of the store that runs it (connectors/store/<name>.lua)
+def partly_applied(exc: StoreUnavailable, what: str, unsettled: Sequence[Reservation] = ()) -> OutcomeUnknown:
+    """A Redis failure after earlier round trips of the same request were applied (`what`):
+    whatever it was, the request's outcome is unknown to its caller, so it says so (retrying is
+    safe). The reservations nobody can claim go with it, the failure's own ones too."""
+    out = OutcomeUnknown(f"{exc} ({what})")
+    out.unsettled = [*unsettled, *getattr(exc, "unsettled", [])]
+    return out
+
+
 SCRIPTS = (
     "ingest",
     "reserve",

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from connectors.store import OutcomeUnknown, RedisStore, StoreUnavailable, log_json
+from connectors.store import OutcomeUnknown, RedisStore, StoreUnavailable, log_json, partly_applied
 from engine.api import openapi
 from engine.api.model_sync import ModelHolder
 from engine.calls.campaigns import Campaign, CampaignBook, Enrolment, enrol
@@ -28,7 +28,7 @@ from engine.decisions.coalesce import Coalescer
 from engine.decisions.decide import decide_each, decide_many, iso
 from engine.decisions.route import route_one
 from engine.decisions.settle import Settler
-from engine.errors import BadRequest, Conflict, Invalid, NotFound, Unsupported
+from engine.errors import Conflict, Invalid, NotFound
 from engine.gateways.ingest import ingest_events
 from engine.gateways.webhooks import routes as webhook_routes
 from engine.http import by_method, endpoint, fast_lane, json_response, read_body
@@ -46,7 +46,6 @@ from engine.wire import (
     convert_some,
     decode_body,
     decode_items,
-    detail,
     epoch,
     within,
 )
@@ -124,14 +123,14 @@ class Api:
         try:
             return decode_items(body, content_type, kind, check, limit)
         finally:
-            self.metrics.batch_slice_cpu.labels("validate").observe(time.thread_time() - began)
+            self.metrics.slice_cpu["validate"].observe(time.thread_time() - began)
 
     async def _decode_sliced(
         self, body: bytes, content_type: str, kind: Any, check: Check | None, limit: int
     ) -> tuple[list[Any], bool]:
         """A large body validated in slices, the event loop free in between; as all-or-nothing
         as `decode_items` (every bad item named, nothing returned unless all are good)."""
-        cpu = self.metrics.batch_slice_cpu.labels("validate")
+        cpu = self.metrics.slice_cpu["validate"]
         began = time.thread_time()
         raw, many = decode_body(body, content_type)
         within(len(raw), limit)
@@ -182,7 +181,7 @@ class Api:
             return None
 
         accounts, _many = await self._decode(request, Account, check)
-        size, cpu = SLICE_ACCOUNTS, self.metrics.batch_slice_cpu.labels("accounts")
+        size, cpu = SLICE_ACCOUNTS, self.metrics.slice_cpu["accounts"]
         for start in range(0, len(accounts), size):
             if start:
                 await asyncio.sleep(0)  # a long upload lets other requests through between slices
@@ -191,8 +190,8 @@ class Api:
                 await self.store.upsert_accounts([_upsert(a, money) for a in accounts[start : start + size]])
                 cpu.observe(time.thread_time() - began)
             except StoreUnavailable as exc:
-                if start and not isinstance(exc, OutcomeUnknown):  # earlier slices stand
-                    raise OutcomeUnknown(f"{exc} after {start} of {len(accounts)} accounts") from exc
+                if start:  # earlier slices stand
+                    raise partly_applied(exc, f"after {start} of {len(accounts)} accounts") from exc
                 raise
         return json_response({"upserted": len(accounts)})
 
@@ -255,10 +254,9 @@ class Api:
         if not reqs:
             return json_response([])
         if many:
-            cpu = self.metrics.batch_slice_cpu.labels("decide")
-            answers = await self._settling(
-                decide_many(self.store, self.settings, self.models.scorer, reqs, cpu.observe)
-            )
+            observe = self.metrics.slice_cpu["decide"].observe
+            work = decide_many(self.store, self.settings, self.models.scorer, reqs, observe)
+            answers = await self._settling(work)
         else:  # under load, decided together with the other single requests of this turn of the loop
             answers = [await self.single_decisions.submit(reqs[0])]
         for a in answers:
@@ -289,14 +287,19 @@ class Api:
             self.settler.take_back(exc.unsettled)
             raise
 
-    async def cancel(self, request: Request) -> Response:
-        decision_id = request.path_params["decision_id"]
+    async def _decision(self, decision_id: str) -> dict[bytes, bytes]:
+        """The decision's hash, or 404 (an id that is not ours, or one Redis no longer holds)."""
         try:
             meta = await self.store.decision(decision_id)
         except ValueError as exc:
             raise NotFound(str(exc)) from exc
         if not meta:
             raise NotFound(f"unknown decision {decision_id!r}")
+        return meta
+
+    async def cancel(self, request: Request) -> Response:
+        decision_id = request.path_params["decision_id"]
+        meta = await self._decision(decision_id)
         record = orjson.loads(meta[b"record"])
         cancel = CancelRecord(
             decision_id, record["account_id"], record["ts"], record["channel"], record["contact_point_id"]
@@ -315,12 +318,7 @@ class Api:
         409 naming what revoked it. `now` in the body (data clock) or the server's."""
         decision_id = request.path_params["decision_id"]
         req = await self._confirm_request(request)
-        try:
-            meta = await self.store.decision(decision_id)
-        except ValueError as exc:
-            raise NotFound(str(exc)) from exc
-        if not meta:
-            raise NotFound(f"unknown decision {decision_id!r}")
+        meta = await self._decision(decision_id)
         now = self.settings.clock.lock_time(epoch(req.now))
         why = await self.store.confirm(meta[b"account"].decode(), decision_id, now)
         if why == "unknown":
@@ -339,19 +337,7 @@ class Api:
         body, content_type = await self._body(request)
         if not body.strip():
             return ConfirmRequest()
-        mime = content_type.split(";", 1)[0].strip().lower()
-        if mime not in ("application/json", "") and not mime.endswith("+json"):
-            raise Unsupported(f"send application/json, not {mime!r}")
-        try:
-            req = msgspec.json.decode(body, type=ConfirmRequest)
-        except msgspec.ValidationError as exc:
-            raise Invalid("the confirm body is invalid; nothing was applied", [detail(0, exc)]) from exc
-        except msgspec.DecodeError as exc:
-            raise BadRequest(f"the body is not JSON: {exc}") from exc
-        bad = self._now_check(0, {}, req)
-        if bad:
-            raise Invalid("the confirm body is invalid; nothing was applied", [bad])
-        return req
+        return one(*decode_items(body, content_type, ConfirmRequest, self._now_check), "a confirm")
 
     # --- campaigns and the dialer -----------------------------------------------------------
 

@@ -208,8 +208,16 @@ def _settings_enums(components: dict[str, Any], settings: Settings) -> None:
 def document(settings: Settings | None = None) -> dict[str, Any]:
     """The document for a server with these settings (the defaults when None)."""
     settings = settings or Settings()
-    structs = [Account, DecideRequest, EventIn, Campaign, DialerNextRequest, RouteRequest, ClockRequest]
-    structs.append(ConfirmRequest)
+    structs = [
+        Account,
+        DecideRequest,
+        EventIn,
+        Campaign,
+        DialerNextRequest,
+        RouteRequest,
+        ClockRequest,
+        ConfirmRequest,
+    ]
     schemas, components = msgspec.json.schema_components(structs,
         ref_template="#/components/schemas/{name}",
     )

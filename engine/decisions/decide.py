@@ -32,6 +32,7 @@ from connectors.store import (
     Reservation,
     StoreUnavailable,
     log_json,
+    partly_applied,
 )
 from engine.decisions.grid import Contact, Grid, Wait, grid, pick, score
 from engine.errors import Invalid, NotFound
@@ -101,9 +102,7 @@ async def decide_many(
         except StoreUnavailable as exc:
             if not made:
                 raise
-            unknown = exc if isinstance(exc, OutcomeUnknown) else OutcomeUnknown(str(exc))
-            unknown.unsettled = [*made, *getattr(exc, "unsettled", [])]
-            raise unknown from exc
+            raise partly_applied(exc, f"after {start} of {len(requests)} decisions", made) from exc
         answers += [a for a in part if a is not None]  # every account exists: none is None
         if slice_cpu is not None:
             slice_cpu(time.thread_time() - began)

@@ -52,7 +52,7 @@ class Callbacks:
         `default_channel` is the vendor's when neither it nor the decision says; `carrier`
         (a [[carriers]] id) is set on voice, ivr and sms events that name none."""
         accepted_at = time.time()
-        self.require_carriers(callbacks)
+        self.require_carriers([cb.carrier for cb in callbacks])
         targets = await self._targets(callbacks, default_channel)
         items: list[dict[str, Any]] = []
         where: list[int] = []
@@ -92,7 +92,7 @@ class Callbacks:
             self.metrics.rejected.labels("unmatched").inc(len(unmatched))
         return {**result, "unmatched": len(unmatched)}
 
-    def require_carriers(self, callbacks: list[Callback]) -> None:
+    def require_carriers(self, named: list[str | None]) -> None:
         """A carrier the config does not name would become a router cell and a metric label of
         its own: refused like the API's events, matched or not (nothing is dead-lettered)."""
         if not self.carriers:
@@ -100,11 +100,11 @@ class Callbacks:
         known = ", ".join(sorted(self.carriers))
         details = [
             {"index": i, "field": "carrier", "message": f"not a [[carriers]] id ({known})"}
-            for i, cb in enumerate(callbacks)
-            if cb.carrier is not None and cb.carrier not in self.carriers
+            for i, carrier in enumerate(named)
+            if carrier is not None and carrier not in self.carriers
         ]
         if details:
-            self.metrics.rejected.labels("invalid").inc(len(callbacks))
+            self.metrics.rejected.labels("invalid").inc(len(named))
             raise Invalid("the callback names a carrier that is not configured; nothing was applied", details)
 
     def _validate(self, items: list[dict[str, Any]], where: list[int]) -> list[EventIn]:

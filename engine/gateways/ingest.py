@@ -10,7 +10,7 @@ from collections import Counter
 
 import orjson
 
-from connectors.store import Ingest, OutcomeUnknown, RedisStore, StoreUnavailable, log_json
+from connectors.store import Ingest, RedisStore, StoreUnavailable, log_json, partly_applied
 from engine.clock import Clock
 from engine.errors import Invalid
 from engine.metrics import Metrics
@@ -111,22 +111,21 @@ async def apply(
     dedup window; the window ends at the server's clock in wall mode, the data's in data mode."""
     await require_window(store, clock, metrics, events, accepted_at)
     applied = duplicates = 0
-    cpu = metrics.batch_slice_cpu.labels("events")
+    cpu = metrics.slice_cpu["events"]
     for start in range(0, len(events), SLICE_EVENTS):
         if start:
             await asyncio.sleep(0)  # a long batch lets other requests through between slices
         began = time.thread_time()
         part = events[start : start + SLICE_EVENTS]
-        items = [
-            Ingest(e.account_id, e.event_id, e.decision_id, log_json(e, accepted_at), ops, e.ts)
-            for e in part
-            for ops in (orjson.dumps(ops_for(e)),)
-        ]
+        items = []
+        for e in part:
+            record, ops = log_json(e, accepted_at), orjson.dumps(ops_for(e))
+            items.append(Ingest(e.account_id, e.event_id, e.decision_id, record, ops, e.ts))
         try:
             a, d = await store.ingest(items, accepted_at if clock.bounded else None)
         except StoreUnavailable as exc:
-            if start and not isinstance(exc, OutcomeUnknown):  # earlier slices stand
-                raise OutcomeUnknown(f"{exc} after {start} of {len(events)} events were applied") from exc
+            if start:  # earlier slices stand
+                raise partly_applied(exc, f"after {start} of {len(events)} events were applied") from exc
             raise
         applied, duplicates = applied + a, duplicates + d
         cpu.observe(time.thread_time() - began)

@@ -299,7 +299,7 @@ class Webhooks:
         zone = self.config.smpp_zone
         # the gateway names the carrier in the query: refused when unknown, even for a receipt
         # that teaches nothing (stat:UNKNOWN), as the same query would be on a DELIVRD
-        self.callbacks.require_carriers([Callback("", "message", carrier=params.get("carrier") or None)])
+        self.callbacks.require_carriers([params.get("carrier") or None])
         return json_response(
             await self._accept("smpp", self._parsed(lambda: smpp.parse(params, text, zone)), "sms")
         )
