@@ -57,6 +57,7 @@ class Engine:
             "CADENCIA_CONFIG": str(config),
             "CADENCIA_REDIS_URL": self.redis.url,
             "CADENCIA_FLOW_STATE_DIR": str(tmp / "flow"),
+            "CADENCIA_ARCHIVE_DIR": str(tmp / "archive"),
         }
         (tmp / "logs").mkdir()
         self.port = free_port()

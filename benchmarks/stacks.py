@@ -35,6 +35,7 @@ def start_engine(st: Stack, redis_url: str, api_cores: Sequence[int] | None,
     env = base_env(src)
     env.pop("CADENCIA_CONFIG", None)  # the embedded demo.toml
     env["CADENCIA_FLOW_STATE_DIR"] = str(st.tmp / f"{prefix}flow-state")  # recovery on, as by default
+    env["CADENCIA_ARCHIVE_DIR"] = str(st.tmp / f"{prefix}archive")
     env["CADENCIA_REDIS_URL"] = redis_url
     prom = st.tmp / f"{prefix}prometheus"
     prom.mkdir()

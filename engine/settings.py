@@ -63,17 +63,19 @@ class RedisSettings:
     url: str | None = None  # None: start a private redis-server
     shards: Positive = 16  # hash-tag buckets; fixed once data is written (see connectors/keys.py)
     log_maxlen: Positive = 1_000_000  # per shard stream, approximate trimming
-    timeline_maxlen: Positive = 300  # entries an account's timeline keeps (~3 a day for a daily contact)
+    # ignored since timelines moved to the archive ([flow] archive_dir); older configs set it
+    timeline_maxlen: Positive = 300
     # an event id is remembered this long (event time) to count a resend as a duplicate; an
-    # event older than that is refused, so every event is still applied once, ever. The
-    # default keeps ids as long as timelines and decisions; a shorter window bounds memory
-    # further (ids are ~80 bytes each) at the price of refusing events that old
-    dedup_days: PositiveFloat = 400.0
+    # event older than that is refused, so every event is still applied once, ever. Two weeks
+    # covers receipts and replies resent for hours and payment files posted days late; each
+    # id costs ~16 bytes while it is kept
+    dedup_days: PositiveFloat = 14.0
     # the longest a decision's own hash (what cancels, confirms, outcomes, routes and request_id
     # repeats look up) is kept: each lives until its attribution window closes plus 2 days;
     # its record stays on the account's timeline for retention_days
     decision_days: PositiveFloat = 10.0
-    retention_days: Positive = 400  # timelines and decision records expire after this
+    # the timelines' archive drops entries this old (the time they were accepted)
+    retention_days: Positive = 400
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,9 @@ class FlowSettings:
     lag_limit_s: PositiveFloat = 5.0  # /readyz fails when the dataflow is further behind than this
     epoch_interval_s: PositiveFloat = 1.0  # bytewax snapshot cadence; learning waits up to one epoch
     state_dir: str | None = None  # bytewax recovery store; default: <[server] data_dir>/flow
+    # the timelines' archive (connectors/archive.py), written by the dataflow and read by the
+    # API: both must see it; default: <[server] data_dir>/archive
+    archive_dir: str | None = None
     source_partitions: Positive = 1  # groups of shards read together; = shards on Redis Cluster
     # after a read that drains the log, records gather this long
     poll_linger_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 5.0
@@ -251,6 +256,13 @@ def settings_from_env() -> tuple[Settings, str]:
     if not url:
         raise RuntimeError("set CADENCIA_REDIS_URL or [redis] url (cadencia run does this for you)")
     return settings, url
+
+
+def archive_dir(settings: Settings) -> Path:
+    """Where the timelines' archive is: `CADENCIA_ARCHIVE_DIR` (cadencia run sets it), else
+    [flow] archive_dir, else <[server] data_dir>/archive."""
+    explicit = os.environ.get("CADENCIA_ARCHIVE_DIR") or settings.flow.archive_dir
+    return Path(explicit) if explicit else Path(settings.server.data_dir) / "archive"
 
 
 def load(path: str | Path) -> Settings:

@@ -262,18 +262,26 @@ def _apply_event(state: AccountFeatures, event: Event, half_life: float) -> Acco
 # --- serving: what the dataflow writes to Redis and the API reads back -------------------
 
 
+SERVED_DECIMALS = 4  # decayed counts as Redis keeps them: a full float's 17 digits cost ~300 B
+
+
+def _counts(values: Any) -> Any:
+    return tuple(round(v, SERVED_DECIMALS) for v in values)
+
+
 def serving(state: AccountFeatures) -> dict[str, Any]:
-    """A compact JSON-ready view, every count as of `as_of`."""
+    """A compact JSON-ready view, every count as of `as_of` (to SERVED_DECIMALS places: what
+    a decision reads of them is unchanged below that)."""
     return {
         "as_of": state.as_of,
         "n": state.events_applied,
-        "ch": state.channels,
-        "hr": state.hours,
-        "cp": state.points,
+        "ch": {k: _counts(v) for k, v in state.channels.items()},
+        "hr": _counts(state.hours),
+        "cp": {k: _counts(v) for k, v in state.points.items()},
         "last_contact_at": state.last_contact_at,
         "last_response_at": state.last_response_at,
         "paid_total": state.paid_total,
-        "cpb": state.point_bands,
+        "cpb": {k: _counts(v) for k, v in state.point_bands.items()},
     }
 
 

@@ -203,12 +203,20 @@ def api(settings: Settings, redis_url: str, metrics: Metrics) -> Iterator[httpx.
 class FlowProcess:
     """The dataflow as `cadencia run` starts it: `python -m engine.flow.main`."""
 
-    def __init__(self, config_path: Path, redis_url: str, state_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        config_path: Path,
+        redis_url: str,
+        state_dir: Path | None = None,
+        archive_dir: Path | None = None,
+    ) -> None:
         self.env = dict(os.environ, CADENCIA_CONFIG=str(config_path), CADENCIA_REDIS_URL=redis_url)
         self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         # recovery is always on: each process gets its own store unless a test shares one
         self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="cadencia-flow-"))
         self.env["CADENCIA_FLOW_STATE_DIR"] = str(self.state_dir)
+        self.archive_dir = archive_dir or Path(tempfile.mkdtemp(prefix="cadencia-archive-"))
+        self.env["CADENCIA_ARCHIVE_DIR"] = str(self.archive_dir)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> FlowProcess:

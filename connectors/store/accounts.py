@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from connectors import addresses
+from connectors.archive import TIMELINE_KINDS, read_account
 from connectors.store.base import Command, StoreBase, _pairs, log_json
 from features.records import Record
 from policy.base import Live, Lock, Promise
 from policy.caps import History, parse_contacts
 
 ADDRESS_HOLDERS = 50  # accounts kept per address in the address index, newest last
+# A timeline reads the shard's log past the archive's frontier in reads of TAIL_BATCH entries
+# (each well under a millisecond of Redis), at most TAIL_MAX of them: the dataflow archives
+# within a second, so the tail is short unless it is down (then the answer says incomplete).
+TAIL_BATCH = 256
+TAIL_MAX = 40 * TAIL_BATCH
+LEGACY_MAX = 10_000  # entries of a `:t` stream (the timelines of versions before the archive)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    records: list[dict[str, Any]]  # log records, in the order the log took them
+    complete: bool  # False: the log's tail past the archive was longer than a timeline reads
+
+
+def _identity(record: dict[str, Any]) -> tuple[Any, ...]:
+    kind = record.get("k")
+    return (kind, record.get("event_id") if kind == "e" else record.get("decision_id"), record.get("ts"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +53,12 @@ class AccountRow:
     @property
     def ver(self) -> str:
         return self.fields.get(b"ver", b"0").decode()
+
+    @property
+    def history_from(self) -> float | None:
+        """The time the reserved contacts are whole from (older ones were trimmed), if any were."""
+        raw = self.fields.get(b"c_trim")
+        return float(raw) if raw is not None else None
 
     def features(self) -> dict[str, Any] | None:
         raw = self.fields.get(b"feat")
@@ -166,6 +192,43 @@ class AccountsStore(StoreBase):
             known.update(a for a, ok in zip(unsure, found, strict=True) if ok)
         return {a for a in requested if a in known}
 
-    async def timeline(self, account_id: str, count: int = 10_000) -> list[dict[str, Any]]:
-        (rows,) = await self._run([("XRANGE", self.keys.timeline(account_id), "-", "+", "COUNT", count)])
-        return [orjson.loads(_pairs(fields)[b"r"]) for _id, fields in rows]
+    async def timeline(self, account_id: str, archive: Path | None) -> Timeline:
+        """Every decision and event of the account: what versions before the archive kept on
+        its `:t` stream, then the archive (connectors/archive.py), then the shard's log past
+        the archive's frontier. An entry both on a `:t` stream and in the archive (written
+        while the first archiving dataflow caught up) is shown once."""
+        shard = self.keys.shard(account_id)
+        (legacy_rows,) = await self._run(
+            [("XRANGE", self.keys.timeline(account_id), "-", "+", "COUNT", LEGACY_MAX)]
+        )
+        legacy = [orjson.loads(_pairs(fields)[b"r"]) for _id, fields in legacy_rows]
+        archived, frontier = (
+            await asyncio.to_thread(read_account, archive, shard, account_id) if archive else ([], None)
+        )
+        tail, complete = await self._log_tail(shard, account_id, frontier)
+        seen = {_identity(r) for r in legacy}
+        later = [orjson.loads(b) for b in archived] + tail
+        return Timeline(legacy + [r for r in later if _identity(r) not in seen], complete)
+
+    async def _log_tail(
+        self, shard: int, account_id: str, after: str | None
+    ) -> tuple[list[dict[str, Any]], bool]:
+        needle = b'"account_id":' + orjson.dumps(account_id)
+        start = "-" if after is None else "(" + after
+        out: list[dict[str, Any]] = []
+        for _ in range(TAIL_MAX // TAIL_BATCH):
+            (rows,) = await self._run([("XRANGE", self.keys.log(shard), start, "+", "COUNT", TAIL_BATCH)])
+            for _entry_id, fields in rows:
+                blob = _pairs(fields).get(b"r", b"")
+                if needle not in blob:
+                    continue
+                try:
+                    record = orjson.loads(blob)
+                except orjson.JSONDecodeError:
+                    continue  # unreadable entries are the dataflow's to count
+                if record.get("k") in TIMELINE_KINDS and record.get("account_id") == account_id:
+                    out.append(record)
+            if len(rows) < TAIL_BATCH:
+                return out, True
+            start = "(" + rows[-1][0].decode()
+        return out, False

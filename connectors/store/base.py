@@ -103,17 +103,13 @@ class StoreBase:
         client: RespClient,
         shards: int,
         log_maxlen: int = 1_000_000,
-        timeline_maxlen: int = 300,
-        retention_days: int = 400,
         timeout_s: float = 2.0,
-        dedup_days: float = 400.0,
+        dedup_days: float = 14.0,
         decision_days: float = 10.0,
     ) -> None:
         self.r = client
         self.keys = K.Keys(shards)
         self.log_maxlen = log_maxlen
-        self.timeline_maxlen = timeline_maxlen
-        self.ttl = retention_days * 86400
         self.dedup_s = dedup_days * 86400
         self.decision_ttl = int(decision_days * 86400)
         self.timeout_s = timeout_s

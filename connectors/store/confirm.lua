@@ -5,8 +5,8 @@
 -- promise | payment | optout | dispute (a release that revoked it), direct_contact (the debtor
 -- was reached on another channel after the decision), cancelled, expired, released (an
 -- outcome came, or another reservation took the account), or {'unknown'}.
-local dec = redis.call('HMGET', KEYS[1], 'state', 'member', 'record')
-local state, member, record = dec[1], dec[2], dec[3]
+local dec = redis.call('HMGET', KEYS[1], 'state', 'member', 'made', 'record')
+local state, member, made, record = dec[1], dec[2], dec[3], dec[4]
 if not state then
   return {'unknown'}
 end
@@ -29,9 +29,11 @@ if tonumber(string.match(lock, '|([^|]*)$')) < tonumber(ARGV[2]) then
   return {'no', 'expired'}
 end
 local direct = redis.call('HGET', KEYS[2], 'direct')
-if direct and record then
+if not made and record then  -- a hash written before `made` (it kept the whole record)
+  made = cjson.decode(record).ts
+end
+if direct and made then
   local at, channel = string.match(direct, '^([^|]+)|(.*)$')
-  local made = cjson.decode(record).ts
   local mine = string.match(member or '', '^[^|]*|([^|]*)|')
   if at and made and channel ~= mine and tonumber(at) > tonumber(made) then
     return {'no', 'direct_contact'}

@@ -6,6 +6,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from connectors.store.base import CONTACT_KEEP_S, Command, StoreBase, _pairs, log_json
 from features.records import CancelRecord
@@ -30,14 +33,26 @@ class Reservation:
     lock_start: float = 0.0  # the time the lock is judged from (engine.clock.Clock.lock_time)
     answer: bytes | None = None  # a request_id's decision: its answer, kept to answer a repeat
     response_deadline: float | None = None  # the response window's end: a timer closes it too
-    # the record without its model inputs, for the timeline and the decision's hash (only the
-    # log, which the dataflow learns from, needs the inputs); None: `record` itself
-    brief: bytes | None = None
-
+    made_at: float = 0.0  # the decision's time (its record's `ts`)
     def cancel_record(self) -> bytes:
         """The log record that takes this reservation back (after an unknown outcome)."""
         _decision, channel, point = self.contact_member.split("|", 2)
         return log_json(CancelRecord(self.decision_id, self.account_id, self.lock_start, channel, point))
+
+
+def made_of(meta: dict[bytes, bytes]) -> dict[str, Any] | None:
+    """A decision's hash, as {account_id, ts, channel, contact_point_id}. The hash keeps the
+    decision's time and its contact's member (`decision|channel|point`); hashes written
+    before it did hold the whole record."""
+    if b"made" in meta:
+        _decision, channel, point = meta[b"member"].decode().split("|", 2)
+        return {
+            "account_id": meta[b"account"].decode(),
+            "ts": float(meta[b"made"]),
+            "channel": channel,
+            "contact_point_id": point,
+        }
+    return orjson.loads(meta[b"record"]) if b"record" in meta else None
 
 
 class DecisionsStore(StoreBase):
@@ -47,7 +62,7 @@ class DecisionsStore(StoreBase):
         waits: Sequence[tuple[str, bytes]] = (),
         parks: Sequence[tuple[str, str, float]] = (),
     ) -> list[bool | bytes]:
-        """Reserve each item atomically; also append `waits` (account, record) to timelines
+        """Reserve each item atomically; also append `waits` (account, record) to the log
         and hold `parks` (campaign, account, until) out of their campaign's ready set. Each
         item answers True (reserved), False (the account changed: decide again) or the
         answer its decision already had (a repeat of a request_id, reserved meanwhile)."""
@@ -63,7 +78,6 @@ class DecisionsStore(StoreBase):
                         k.account(it.account_id),
                         k.contacts(it.account_id),
                         k.log(shard),
-                        k.timeline(it.account_id),
                         k.decision(it.decision_id),
                         k.timers(shard),
                         *queue,
@@ -76,24 +90,21 @@ class DecisionsStore(StoreBase):
                         CONTACT_KEEP_S,
                         it.record,
                         it.account_id,
-                        self.ttl,
                         it.deadline,
                         f"{it.decision_id}|{it.account_id}",
                         self.log_maxlen,
-                        self.timeline_maxlen,
                         it.expires_at,
                         it.lock_start,
                         it.answer or "",
                         "" if it.response_deadline is None else it.response_deadline,
                         self.decision_ttl_of(it),
-                        it.brief if it.brief is not None else it.record,
+                        it.made_at,
                     ],
                 )
             )
-        for account_id, record in waits:
-            tl = k.timeline(account_id)
-            commands.append(("XADD", tl, "MAXLEN", "~", self.timeline_maxlen, "*", "r", record))
-            commands.append(("EXPIRE", tl, self.ttl))
+        for account_id, record in waits:  # the log carries them to the timelines' archive
+            log = k.log(k.shard(account_id))
+            commands.append(("XADD", log, "MAXLEN", "~", self.log_maxlen, "*", "r", record))
         for campaign, account_id, until in parks:
             ready, held, _prio = k.queue(campaign, k.shard(account_id))
             commands.append(self._eval("park", [ready, held], [account_id, until]))
@@ -104,6 +115,11 @@ class DecisionsStore(StoreBase):
         key = self.keys.decision(decision_id)  # ValueError for ids that are not ours
         (flat,) = await self._run([("HGETALL", key)])
         return _pairs(flat)
+
+    async def made(self, decision_id: str) -> dict[str, Any] | None:
+        """What a cancel or a callback naming only the decision needs of it: its account,
+        time, channel and contact point; None for a decision Redis does not hold."""
+        return made_of(await self.decision(decision_id))
 
     async def lease(self, decision_id: str) -> tuple[dict[bytes, bytes], dict[bytes, bytes]]:
         """A reservation and its account's live fields: (decision hash, account hash), or
@@ -145,11 +161,10 @@ class DecisionsStore(StoreBase):
             k.account(account_id),
             k.contacts(account_id),
             k.log(k.shard(account_id)),
-            k.timeline(account_id),
             k.decision(decision_id),
         ]
         (result,) = await self._run(
-            [self._eval("cancel", keys, [decision_id, record, self.log_maxlen, self.timeline_maxlen])],
+            [self._eval("cancel", keys, [decision_id, record, self.log_maxlen])],
             writes=True,
         )
         return int(result)

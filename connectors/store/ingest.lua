@@ -1,14 +1,17 @@
 -- Apply a batch of events of one shard: dedupe by event id, apply the binding facts,
--- append to the shard's log and the account's timeline. Atomic per call.
--- KEYS[1]: the shard's log stream; then 5 keys per event: account hash, seen-ids zset (by
---   event time), timeline stream, decision hash (or the account hash if none), and the
---   seen-ids set of earlier versions (read only: ids applied before the window existed)
--- ARGV[1..5]: log maxlen, timeline maxlen, timeline ttl (s), dedup window (s), and the
---   server's clock ('' in data mode); then 6 args per event:
---   event id, account id, has-decision flag ('1'/'0'), record JSON, ops JSON, event time
+-- append to the shard's log (the dataflow learns from it and archives the timelines from it).
+-- Atomic per call.
+-- KEYS[1]: the shard's log stream; then 4 keys per event: account hash, seen-ids zset (by
+--   event time), decision hash (or the account hash if none), and the seen-ids set of
+--   earlier versions (read only: ids applied before the window existed)
+-- ARGV[1..3]: log maxlen, dedup window (s), and the server's clock ('' in data mode); then
+--   7 args per event:
+--   event id, account id, has-decision flag ('1'/'0'), record JSON, ops JSON, event time,
+--   and the id as the window keeps it (8 bytes of its hash: connectors/store/events.py)
 -- Dedup window: ids are kept while their event time is within the window of the newest
 -- (the server's clock in wall mode, the account's newest event in data mode: `e_at`). The
--- caller refuses events older than that, so an event is still applied once, ever.
+-- caller refuses events older than that, so an event is still applied once, ever. Ids kept
+-- whole by an earlier version still count until the window passes them.
 -- ops: {"optout", channel, ts} | {"promise", json, ts} | {"pay", amount} | {"dispute", ts}
 --      | {"release", decision_id or "", revoke reason?} | {"conversation", ts} | {"direct", ts, channel}
 --      | {"intent", ts, intent}: the debtor's last reply intent (journeys)
@@ -26,19 +29,20 @@ local function newest(acct, field, ts, value)
 end
 
 local applied, dups = 0, 0
-local window, wall = tonumber(ARGV[4]), ARGV[5]
-local n = (#KEYS - 1) / 5
+local window, wall = tonumber(ARGV[2]), ARGV[3]
+local n = (#KEYS - 1) / 4
 for i = 0, n - 1 do
-  local k = 2 + i * 5
-  local acct, seen, tl, dec, legacy = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
-  local a = 6 + i * 6
+  local k = 2 + i * 4
+  local acct, seen, dec, legacy = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
+  local a = 4 + i * 7
   local event_id, account_id, has_dec, record, ops = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-  local ts = tonumber(ARGV[a + 5])
-  if redis.call('ZSCORE', seen, event_id) or redis.call('SISMEMBER', legacy, event_id) == 1 then
+  local ts, member = tonumber(ARGV[a + 5]), ARGV[a + 6]
+  if redis.call('ZSCORE', seen, member) or redis.call('ZSCORE', seen, event_id)
+      or redis.call('SISMEMBER', legacy, event_id) == 1 then
     dups = dups + 1
   else
     applied = applied + 1
-    redis.call('ZADD', seen, ts, event_id)
+    redis.call('ZADD', seen, ts, member)
     local latest = ts
     if wall ~= '' then
       latest = tonumber(wall)
@@ -91,8 +95,6 @@ for i = 0, n - 1 do
       redis.call('HSET', dec, 'state', 'used')
     end
     redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'r', record)
-    redis.call('XADD', tl, 'MAXLEN', '~', ARGV[2], '*', 'r', record)
-    redis.call('EXPIRE', tl, ARGV[3])
   end
 end
 return {applied, dups}

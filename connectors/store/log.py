@@ -16,9 +16,19 @@ import orjson
 import redis
 
 from connectors import keys as K
+from connectors.archive import ArchiveWriter, Row, entry_key
 from features.account import AccountFeatures, serving
 from features.pickling import fast_pickling
-from features.records import AccountRecord, ClockRecord, DecisionRecord, ExpireRecord, Record, decode_log
+from features.records import (
+    AccountRecord,
+    CancelRecord,
+    ClockRecord,
+    DecisionRecord,
+    Event,
+    ExpireRecord,
+    Record,
+    decode_log,
+)
 from models.eventtime import NEVER, ShardTime
 from models.learner import Frontier, Publication
 
@@ -59,6 +69,22 @@ TIMERS_PER_POLL = 512
 Positions = dict[int, tuple[str, ShardTime]]  # shard -> (last log id, its event time)
 
 
+WAIT_PREFIX = b'{"k":"w"'  # a wait's record (engine/decisions): for the timeline only
+BACKFILL_BATCH = 512
+
+
+def timeline_row(record: Record, blob: bytes) -> bytes | None:
+    """What the timeline archive keeps of a log entry: events and cancels as they are, a
+    decision without its model inputs; nothing of uploads, clocks and expiries."""
+    if isinstance(record, Event | CancelRecord):
+        return blob
+    if isinstance(record, DecisionRecord):
+        raw = orjson.loads(blob)
+        raw.pop("x", None)
+        return orjson.dumps(raw)
+    return None
+
+
 def stream_id_key(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
@@ -88,8 +114,10 @@ class LogReader:
         allowed_lateness_s: float = 300.0,
         reorder_s: float = 2.0,
         wall_clock: bool = False,
+        archive: ArchiveWriter | None = None,
     ) -> None:
         self.r = client
+        self.archive = archive
         self.keys = keys
         self.shards = shards
         positions = positions or {}
@@ -105,6 +133,43 @@ class LogReader:
         self._published: dict[int, str] = {}
         # raw XREAD replies: redis-py's conversion of every entry to a dict was ~6% of the flow
         client.set_response_callback("XREAD", lambda response, **_options: response)
+        if archive is not None:
+            self._backfill(archive)
+
+    def _backfill(self, archive: ArchiveWriter) -> None:
+        """Archive what the log holds between a shard's archive frontier and where this
+        reader resumes (a power cut lost the archive's last commits). A shard never archived
+        starts at the resume position: what came before is on the timelines of the version
+        that wrote them (`:t` streams, kept until they expire)."""
+        for shard in self.shards:
+            frontier = archive.frontier(shard)
+            if frontier is None or entry_key(frontier) >= entry_key(self.last_id[shard]):
+                continue
+            start = "(" + frontier
+            while True:
+                log_key = self.keys.log(shard)
+                entries = self.r.xrange(log_key, start, self.last_id[shard], count=BACKFILL_BATCH)
+                if not entries:
+                    break
+                rows = []
+                for entry_id, fields in entries:
+                    row = self._row(shard, entry_id.decode(), fields[b"r"])
+                    if row is not None:
+                        rows.append(row)
+                last = entries[-1][0].decode()
+                archive.append(shard, rows, last)
+                log.info("shard %d: archived %d timeline entries up to %s again", shard, len(rows), last)
+                start = "(" + last
+
+    def _row(self, shard: int, entry_id: str, blob: bytes) -> Row | None:
+        if blob.startswith(WAIT_PREFIX):
+            return str(orjson.loads(blob)["account_id"]), entry_id, blob
+        try:
+            record, _accepted = decode_log(blob)
+        except (msgspec.ValidationError, msgspec.DecodeError, KeyError):
+            return None
+        kept = timeline_row(record, blob)
+        return None if kept is None else (record.account_id, entry_id, kept)
 
     def positions(self) -> Positions:
         return {s: (self.last_id[s], self.time[s]) for s in self.shards}
@@ -168,10 +233,15 @@ class LogReader:
             t = self.time[shard]
             read_entries += len(entries)
             read_bytes += sum(len(fields[1]) for _entry_id, fields in entries)
+            rows: list[Row] = []
             for entry_id, fields in entries:
                 last = entry_id.decode()
+                blob = fields[1]  # every entry holds one field, `r`
+                if blob.startswith(WAIT_PREFIX):  # the timeline's alone
+                    rows.append((str(orjson.loads(blob)["account_id"]), last, blob))
+                    continue
                 try:
-                    record, accepted = decode_log(fields[1])  # every entry holds one field, `r`
+                    record, accepted = decode_log(blob)
                 except (msgspec.ValidationError, msgspec.DecodeError, KeyError) as exc:
                     # written by something other than this engine's API (or by a bug): one
                     # bad entry must not stop the log; it stays there for whoever looks
@@ -186,6 +256,12 @@ class LogReader:
                 out.append(LogItem(shard, last, accepted, record))
                 if isinstance(record, DecisionRecord):
                     out += _late_expiries(shard, record, t.timers_done)
+                if self.archive is not None:
+                    kept = timeline_row(record, blob)
+                    if kept is not None:
+                        rows.append((record.account_id, last, kept))
+            if self.archive is not None and entries:
+                self.archive.append(shard, rows, last)
             self.time[shard] = t
             self.last_id[shard] = last
         if read_entries:  # the mean entry size, weighted by what was read

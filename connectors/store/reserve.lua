@@ -1,16 +1,16 @@
 -- Reserve a contact if the account has not changed since the decision read it.
--- KEYS: account hash, contacts zset, shard log, timeline, decision hash, shard timers
+-- KEYS: account hash, contacts zset, shard log, decision hash, shard timers
 -- ARGV: 1 expected ver, 2 lock value (decision|channel|expires), 3 contact score, 4 contact
 --       member, 5 how far behind the account's newest contact its history is kept (s),
---       6 record JSON, 7 account id, 8 ttl (s), 9 timer deadline, 10 timer member,
---       11 log maxlen, 12 timeline maxlen,
---       13 (dialer leases) hold the account in its campaign until this time,
---       14 the time the lock starts (the request's time, never later than the server's clock),
---       15 the answer JSON, for a decision whose id comes from a request_id ('' otherwise),
---       16 the end of the response window (a timer of its own: member ARGV[10] .. '|r'),
---       17 the decision hash's ttl (s): it serves cancels, outcomes and repeats, not history,
---       18 the record without its model inputs (for the timeline and the decision hash)
--- KEYS 7-8 (dialer leases only): the campaign's ready and held sets in this shard
+--       6 record JSON (the log's: the dataflow learns from it, the timeline shows it),
+--       7 account id, 8 timer deadline, 9 timer member, 10 log maxlen,
+--       11 (dialer leases) hold the account in its campaign until this time,
+--       12 the time the lock starts (the request's time, never later than the server's clock),
+--       13 the answer JSON, for a decision whose id comes from a request_id ('' otherwise),
+--       14 the end of the response window (a timer of its own: member ARGV[9] .. '|r'),
+--       15 the decision hash's ttl (s): it serves cancels, outcomes and repeats, not history,
+--       16 the decision's time (its record's `ts`; the member gives its channel and point)
+-- KEYS 6-7 (dialer leases only): the campaign's ready and held sets in this shard
 -- Returns 1 when reserved, 0 when the account changed or a live reservation holds it (the
 -- caller re-reads and decides again), or the answer the decision already has: a request_id
 -- makes the decision id, so a repeat (a retry, a concurrent duplicate) finds its first answer.
@@ -18,9 +18,10 @@
 -- Two reservations never overlap, whatever order the requests' times come in: a lock that
 -- expires after this one starts refuses it, and a lock superseded without an outcome (it
 -- expired first) leaves its expiry in `lock_floor`, before which no reservation may start.
--- History is trimmed by the account's own newest contact, never by a request's time.
-if ARGV[15] ~= '' then
-  local prior = redis.call('HGET', KEYS[5], 'answer')
+-- History is trimmed by the account's own newest contact, never by a request's time; the
+-- account's `c_trim` keeps how far, so a decision never counts on contacts it no longer has.
+if ARGV[13] ~= '' then
+  local prior = redis.call('HGET', KEYS[4], 'answer')
   if prior then
     return prior
   end
@@ -28,7 +29,7 @@ end
 if (redis.call('HGET', KEYS[1], 'ver') or '0') ~= ARGV[1] then
   return 0
 end
-local start = tonumber(ARGV[14])
+local start = tonumber(ARGV[12])
 local floor = tonumber(redis.call('HGET', KEYS[1], 'lock_floor') or '0')
 if floor > start then
   return 0
@@ -47,21 +48,25 @@ redis.call('HSET', KEYS[1], 'lock', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'ver', 1)
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 local newest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (tonumber(newest[2]) - tonumber(ARGV[5])))
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[11], '*', 'r', ARGV[6])
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[12], '*', 'r', ARGV[18])
-redis.call('EXPIRE', KEYS[4], ARGV[8])
-redis.call('HSET', KEYS[5], 'account', ARGV[7], 'member', ARGV[4], 'state', 'reserved', 'record', ARGV[18])
-if ARGV[15] ~= '' then
-  redis.call('HSET', KEYS[5], 'answer', ARGV[15])
+local cutoff = tonumber(newest[2]) - tonumber(ARGV[5])
+if redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. cutoff) > 0 then
+  -- the history is whole from here on only: a cancel of the newest contact must not hide that
+  if cutoff > tonumber(redis.call('HGET', KEYS[1], 'c_trim') or '-1e18') then
+    redis.call('HSET', KEYS[1], 'c_trim', cutoff)
+  end
 end
-redis.call('EXPIRE', KEYS[5], ARGV[17])
-redis.call('ZADD', KEYS[6], ARGV[9], ARGV[10])
-if ARGV[16] ~= '' and ARGV[16] ~= ARGV[9] then
-  redis.call('ZADD', KEYS[6], ARGV[16], ARGV[10] .. '|r')
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[10], '*', 'r', ARGV[6])
+redis.call('HSET', KEYS[4], 'account', ARGV[7], 'member', ARGV[4], 'state', 'reserved', 'made', ARGV[16])
+if ARGV[13] ~= '' then
+  redis.call('HSET', KEYS[4], 'answer', ARGV[13])
 end
-if #KEYS == 8 then
-  redis.call('ZREM', KEYS[7], ARGV[7])
-  redis.call('ZADD', KEYS[8], ARGV[13], ARGV[7])
+redis.call('EXPIRE', KEYS[4], ARGV[15])
+redis.call('ZADD', KEYS[5], ARGV[8], ARGV[9])
+if ARGV[14] ~= '' and ARGV[14] ~= ARGV[8] then
+  redis.call('ZADD', KEYS[5], ARGV[14], ARGV[9] .. '|r')
+end
+if #KEYS == 7 then
+  redis.call('ZREM', KEYS[6], ARGV[7])
+  redis.call('ZADD', KEYS[7], ARGV[11], ARGV[7])
 end
 return 1

@@ -10,6 +10,7 @@ import math
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
@@ -20,6 +21,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from connectors.store import OutcomeUnknown, RedisStore, StoreUnavailable, log_json, partly_applied
+from connectors.store.decisions import made_of
 from engine.api import openapi
 from engine.api.model_sync import ModelHolder
 from engine.calls.campaigns import Campaign, CampaignBook, Enrolment, enrol
@@ -76,10 +78,16 @@ class Api:
     """The endpoints, holding what they share: settings, store, metrics, the current model."""
 
     def __init__(
-        self, settings: Settings, store: RedisStore, metrics: Metrics, models: ModelHolder | None = None
+        self,
+        settings: Settings,
+        store: RedisStore,
+        metrics: Metrics,
+        models: ModelHolder | None = None,
+        archive: Path | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        self.archive = archive  # the timelines' archive (None: the log alone)
         self.metrics = metrics
         self.models = models or ModelHolder(settings.routing)
         self.openapi = openapi.document(settings)  # what this server accepts, with its settings
@@ -233,16 +241,16 @@ class Api:
         account_id = request.path_params["account_id"]
         if not await self.store.existing([account_id]):
             raise NotFound(f"unknown account {account_id!r}")
-        entries = await self.store.timeline(account_id)
+        timeline = await self.store.timeline(account_id, self.archive)
         kinds = {"e": "event", "d": "decision", "c": "cancel", "w": "decision"}
         out = []
-        for e in entries:
+        for e in timeline.records:
             kind = kinds.get(e.pop("k", ""), "other")
             e.pop("x", None)
             e.pop("acc", None)
             out.append({"kind": kind, "at": iso(e.get("ts")), **e})
         out.sort(key=lambda e: e.get("ts") or 0.0)
-        return json_response({"account_id": account_id, "entries": out})
+        return json_response({"account_id": account_id, "entries": out, "complete": timeline.complete})
 
     # --- decisions --------------------------------------------------------------------------
 
@@ -299,8 +307,9 @@ class Api:
 
     async def cancel(self, request: Request) -> Response:
         decision_id = request.path_params["decision_id"]
-        meta = await self._decision(decision_id)
-        record = orjson.loads(meta[b"record"])
+        record = made_of(await self._decision(decision_id))
+        if record is None:
+            raise NotFound(f"unknown decision {decision_id!r}")
         cancel = CancelRecord(
             decision_id, record["account_id"], record["ts"], record["channel"], record["contact_point_id"]
         )
@@ -606,8 +615,9 @@ def build_app(
     metrics: Metrics,
     models: ModelHolder | None = None,
     follow_models: bool = True,
+    archive: Path | None = None,
 ) -> Any:
-    api = Api(settings, store, metrics, models)
+    api = Api(settings, store, metrics, models, archive)
     metrics.preinitialise(tuple(c.id for c in settings.carriers), prior_mean(settings.routing))
 
     def ep(handler: Any, roles: tuple[str, ...], events: bool = False) -> Any:

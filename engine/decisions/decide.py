@@ -11,7 +11,6 @@ JSON array, or the single requests that reached the process together (`engine.de
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import math
 import os
@@ -290,9 +289,13 @@ def frame(ask: Ask, scorer: Scorer, settings: Settings, immediate: bool) -> Grid
     live = row.live()
     history = row.history()
     newest = max((c.ts for c in history.contacts), default=None)
-    if newest is not None and now < newest - CONTACT_HISTORY_S:
+    behind = max(
+        newest - CONTACT_HISTORY_S if newest is not None else -math.inf,
+        row.history_from + CONTACT_HISTORY_S if row.history_from is not None else -math.inf,
+    )
+    if now < behind:
         # contacts older than the account's history keeps may hold this one back: refuse
-        return Wait([Block("clock_behind_history")], newest - CONTACT_HISTORY_S)
+        return Wait([Block("clock_behind_history")], behind)
     blocks = account_blocks(
         live, account.balance, account.timezone, now, settings.dispute_hold_s, lock_now
     )
@@ -441,7 +444,7 @@ def contact_answer(
         contact_at=c.send_at,
         contact_member=f"{decision_id}|{c.channel}|{c.point_id}",
         record=log_json(record),
-        brief=log_json(dataclasses.replace(record, x={})),
+        made_at=record.ts,
         deadline=deadline,
         expires_at=expires,
         lock_start=now if lock_now is None else lock_now,

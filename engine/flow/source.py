@@ -12,8 +12,9 @@ import redis
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from connectors import keys as K
+from connectors.archive import ArchiveWriter
 from connectors.store.log import LogItem, LogReader, Positions, Progress
-from engine.settings import Settings
+from engine.settings import Settings, archive_dir
 
 IDLE_BACKOFF_S = (0.002, 0.02)  # poll idle shards from every 2 ms, backing off to 20 ms
 # Timers already read are dropped once this many snapshots have passed them (a resume starts
@@ -89,6 +90,8 @@ class _ShardGroupPartition(StatefulSourcePartition[LogItem | Progress, Positions
         return self.reader.positions()
 
     def close(self) -> None:
+        if self.reader.archive is not None:
+            self.reader.archive.close()
         self.reader.r.close()
 
 
@@ -118,5 +121,6 @@ class LogSource(FixedPartitionedSource[LogItem | Progress, Positions]):
             allowed_lateness_s=flow.allowed_lateness_s,
             reorder_s=flow.reorder_s,
             wall_clock=self.settings.clock.bounded,
+            archive=ArchiveWriter(archive_dir(self.settings), self.settings.redis.retention_days * 86400),
         )
         return _ShardGroupPartition(reader, flow.poll_linger_ms / 1000)

@@ -158,10 +158,9 @@ class Callbacks:
     async def _decisions(self, ids: set[str]) -> dict[str, dict[str, Any] | None]:
         async def one(decision_id: str) -> dict[str, Any] | None:
             try:
-                meta = await self.store.decision(decision_id)
+                return await self.store.made(decision_id)
             except ValueError:  # not a cadencia decision id
                 return None
-            return orjson.loads(meta[b"record"]) if meta.get(b"record") else None
 
         ordered = sorted(ids)
         return dict(zip(ordered, await asyncio.gather(*(one(d) for d in ordered)), strict=True))

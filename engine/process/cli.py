@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port if args.port is not None else settings.server.port,
         workers=args.workers or settings.server.workers,
         flow_state_dir=args.flow_state_dir or settings.flow.state_dir,
+        archive_dir=settings.flow.archive_dir,
         data_dir=data_dir,
     )
     # Ctrl-C (SIGINT) stops the engine even when it was started in the background by a

@@ -27,6 +27,7 @@ class Plan:
     port: int
     workers: int
     flow_state_dir: str | None = None
+    archive_dir: str | None = None  # the timelines' archive; default: <data_dir>/archive
     data_dir: str = "cadencia-data"  # the embedded Redis's data and the dataflow's recovery store
     env: dict[str, str] = field(default_factory=dict)
 
@@ -63,6 +64,8 @@ class Supervisor:
         env["CADENCIA_REDIS_URL"] = self.redis_url or ""
         env["PROMETHEUS_MULTIPROC_DIR"] = self.metrics_dir.name
         env["CADENCIA_FLOW_STATE_DIR"] = self.plan.flow_state_dir or os.path.join(self.plan.data_dir, "flow")
+        archive = self.plan.archive_dir or os.path.join(self.plan.data_dir, "archive")
+        env.setdefault("CADENCIA_ARCHIVE_DIR", archive)
         return env
 
     def start(self) -> None:

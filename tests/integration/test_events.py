@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.keys import Keys
 from connectors.store import RedisStore
+from connectors.store.events import seen_member
 from engine.api.app import build_app
 from engine.metrics import Metrics
 from tests.conftest import LiveServer, account
@@ -215,7 +216,7 @@ def test_event_ids_are_remembered_for_the_dedup_window_and_older_events_refused(
         assert api.post("/v1/events", json=later).json()["accepted"] == 1
         client = redis.Redis.from_url(redis_url)
         seen = Keys(settings.redis.shards).account("A-1001") + ":ez"
-        assert client.zrange(seen, 0, -1) == [b"w-2"]  # bounded: the old id is gone
+        assert client.zrange(seen, 0, -1) == [seen_member("w-2")]  # bounded: the old id is gone
         client.close()
         before = log_length(redis_url, settings)
         r = api.post("/v1/events", json=[ev("w-3", ts="2026-04-20T10:00:00-06:00"), first])
@@ -223,6 +224,16 @@ def test_event_ids_are_remembered_for_the_dedup_window_and_older_events_refused(
         assert r.json()["error"]["details"][0]["field"] == "ts"
         assert log_length(redis_url, settings) == before  # nothing of the batch applied
         assert metric(api, "cadencia_events_rejected_total", reason="stale") == 2.0
+
+
+def test_ids_kept_whole_by_an_earlier_version_still_count_as_duplicates(api, redis_url, settings):
+    api.put("/v1/accounts", json=account())
+    client = redis.Redis.from_url(redis_url)
+    seen = Keys(settings.redis.shards).account("A-1001") + ":ez"
+    client.zadd(seen, {"whole-1": 1772463600})  # 2026-03-02: ids were kept as they came
+    client.close()
+    assert api.post("/v1/events", json=ev("whole-1")).json() == {"accepted": 0, "duplicates": 1}
+    assert api.post("/v1/events", json=ev("whole-2")).json() == {"accepted": 1, "duplicates": 0}
 
 
 def test_ids_applied_before_the_dedup_window_existed_still_count_as_duplicates(api, redis_url, settings):

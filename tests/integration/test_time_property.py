@@ -27,6 +27,7 @@ TZ = "America/Mexico_City"
 START = datetime(2026, 3, 2, 0, 0, tzinfo=zone(TZ))
 PER_DAY, PER_WEEK = 1, 3
 WEEK = timedelta(days=7)
+DEDUP_WINDOW = timedelta(days=14)  # [redis] dedup_days' default: older outcomes are refused
 
 
 @pytest.fixture(params=["caps", "lock only"])
@@ -109,6 +110,7 @@ def test_no_order_of_nows_breaks_a_cap_or_the_lock(two_apis, redis_url, config_t
     assert r.status_code == 202
     wait_until(lambda: (api.get("/v1/campaigns/calls").json()["enrolment"] or {}).get("done"))
     granted: list[Reservation] = []
+    newest_event = None  # the dedup window ends at the account's newest event (data mode)
     for n, (kind, hour, arg) in enumerate(steps):
         client = two_apis[n % 2]
         now = START + timedelta(hours=hour, minutes=7 * n)  # a fresh minute each step
@@ -143,7 +145,12 @@ def test_no_order_of_nows_breaks_a_cap_or_the_lock(two_apis, redis_url, config_t
                 "account_id": "A-1001",
                 "decision_id": target.decision_id,
             }
-            assert client.post("/v1/events", json=event).status_code == 202
+            r = client.post("/v1/events", json=event)
+            if newest_event is not None and now < newest_event - DEDUP_WINDOW:
+                assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "ts", r.text
+                continue
+            assert r.status_code == 202, r.text
+            newest_event = max(now, newest_event or now)
             target.released = True
         elif kind == "cancel" and granted:
             target = granted[arg % len(granted)]
@@ -179,3 +186,22 @@ def test_a_reservation_superseded_without_an_outcome_still_holds_its_time(api):
     assert api.post("/v1/events", json=event).status_code == 202
     inside = decide(at + timedelta(minutes=30))
     assert inside["action"] == "wait" and "contact_locked" in inside["reasons"], inside
+
+
+def test_cancelling_the_newest_contact_does_not_hide_the_history_it_trimmed(api, config_text):
+    """A contact three weeks later trims the first one from the account's history; cancelling
+    the later one must not leave a request dated back to the first day free to contact again
+    (found by the property above: the day's cap was broken)."""
+    assert api.put("/v1/accounts", json=account(balance=50_000.0)).status_code == 200
+
+    def decide(now: datetime) -> dict:
+        body = {"account_id": "A-1001", "now": now.isoformat(), "horizon_hours": 1, "channels": ["sms"]}
+        return api.post("/v1/decide", json=body).json()
+
+    first = decide(START + timedelta(hours=9))
+    assert first["action"] == "contact", first
+    later = decide(START + timedelta(days=20, hours=9))
+    assert later["action"] == "contact", later
+    assert api.post(f"/v1/decisions/{later['decision_id']}/cancel").status_code == 200
+    again = decide(datetime.fromisoformat(first["expires_at"]) + timedelta(minutes=5))
+    assert again["action"] == "wait" and "clock_behind_history" in again["reasons"], again

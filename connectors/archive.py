@@ -1,0 +1,145 @@
+"""The timeline archive: every decision and event of every account, on disk instead of Redis.
+
+The dataflow writes it as it reads the shards' logs (connectors/store/log.py), one SQLite
+file per shard and one writer for each: the entry's log id, its account, its record (the
+decision's without its model inputs). Each write also moves the shard's *frontier*, the last
+log id archived, in the same transaction, so a reader sees every entry up to the frontier
+or none of them. A timeline is the account's archived entries followed by the log's entries
+past the frontier (connectors/store/accounts.py), so Redis keeps no per-account history and
+an entry is never shown twice or missed, however far behind the dataflow is.
+
+SQLite (the standard library's) because an account's entries are one range of a primary
+key, WAL lets the API's readers go on while the dataflow writes, and a file per shard needs
+no server. The API and the dataflow must see the same directory (one host, as `cadencia
+run` places them, or a volume they share).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+# the kinds of log record a timeline shows: events, decisions, cancels, waits
+TIMELINE_KINDS = frozenset({"e", "d", "c", "w"})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    account TEXT NOT NULL,
+    ms INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    record BLOB NOT NULL,
+    PRIMARY KEY (account, ms, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entries_by_time ON entries (ms);
+CREATE TABLE IF NOT EXISTS frontier (
+    one INTEGER PRIMARY KEY CHECK (one = 0),
+    ms INTEGER NOT NULL,
+    seq INTEGER NOT NULL
+);
+"""
+
+Row = tuple[str, str, bytes]  # account id, log entry id, record JSON
+
+
+def entry_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def shard_file(directory: Path, shard: int) -> Path:
+    return directory / f"timeline-{shard:03d}.sqlite3"
+
+
+class ArchiveWriter:
+    """The dataflow's side: appends a shard's entries and moves its frontier, one transaction
+    per call. Appending an entry again (a replay after a crash) changes nothing, and the
+    frontier never moves back. Entries accepted more than `retention_s` before the newest
+    are deleted once an hour of log time."""
+
+    PRUNE_EVERY_MS = 3_600_000
+
+    def __init__(self, directory: str | Path, retention_s: float) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.retention_ms = int(retention_s * 1000)
+        self._db: dict[int, sqlite3.Connection] = {}
+        self._pruned_at: dict[int, int] = {}
+
+    def _conn(self, shard: int) -> sqlite3.Connection:
+        db = self._db.get(shard)
+        if db is None:
+            db = sqlite3.connect(shard_file(self.directory, shard), isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            # a commit survives a crash of the process; a power cut may lose the last ones,
+            # which the writer's start finds behind the log and archives again (backfill)
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            self._db[shard] = db
+        return db
+
+    def frontier(self, shard: int) -> str | None:
+        if not shard_file(self.directory, shard).exists():
+            return None
+        row = self._conn(shard).execute("SELECT ms, seq FROM frontier").fetchone()
+        return None if row is None else f"{row[0]}-{row[1]}"
+
+    def append(self, shard: int, rows: Sequence[Row], last_id: str) -> None:
+        db = self._conn(shard)
+        ms, seq = entry_key(last_id)
+        db.execute("BEGIN")
+        try:
+            db.executemany(
+                "INSERT OR IGNORE INTO entries VALUES (?, ?, ?, ?)",
+                [(account, *entry_key(entry_id), record) for account, entry_id, record in rows],
+            )
+            db.execute(
+                "INSERT INTO frontier VALUES (0, ?, ?) ON CONFLICT (one) DO UPDATE SET "
+                "ms = excluded.ms, seq = excluded.seq WHERE (excluded.ms, excluded.seq) > (ms, seq)",
+                (ms, seq),
+            )
+            if ms - self._pruned_at.get(shard, 0) >= self.PRUNE_EVERY_MS:
+                db.execute("DELETE FROM entries WHERE ms < ?", (ms - self.retention_ms,))
+                self._pruned_at[shard] = ms
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        for db in self._db.values():
+            db.close()
+        self._db.clear()
+
+
+def read_account(directory: str | Path, shard: int, account_id: str) -> tuple[list[bytes], str | None]:
+    """An account's archived records, oldest first, and the shard's frontier, from one
+    snapshot of the file (blocking: the API calls it in a thread). No file yet: ([], None)."""
+    path = shard_file(Path(directory), shard)
+    if not path.exists():
+        return [], None
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    try:
+        db.execute("BEGIN")
+        records = [
+            bytes(r)
+            for (r,) in db.execute(
+                "SELECT record FROM entries WHERE account = ? ORDER BY ms, seq", (account_id,)
+            )
+        ]
+        row = db.execute("SELECT ms, seq FROM frontier").fetchone()
+        db.execute("COMMIT")
+    finally:
+        db.close()
+    return records, None if row is None else f"{row[0]}-{row[1]}"
+
+
+def archived_total(directory: str | Path, shards: Iterable[int]) -> int:
+    """How many entries the archive holds (tests and benchmarks)."""
+    total = 0
+    for shard in shards:
+        path = shard_file(Path(directory), shard)
+        if path.exists():
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+                total += db.execute("SELECT count(*) FROM entries").fetchone()[0]
+    return total
