@@ -262,7 +262,8 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
         },
         "/v1/accounts/{account_id}/timeline": {
             "get": {
-                "summary": "Every decision and event, oldest first",
+                "summary": "Every decision and event within [redis] retention_days, oldest first "
+                "(`complete` is false when the log's unarchived tail was too long to read whole)",
                 "security": bearer,
                 "responses": _responses(json_ok, 401, 404, 503),
             }
