@@ -64,11 +64,11 @@ def account_bytes(
     ):
         out[name] = int(r.memory_usage(key, samples=0) or 0)
     members = r.zrange(acct + K.CONTACTS, 0, -1, withscores=True)
-    decisions = [
-        keys.decision(m.decode().split("|", 1)[0])
-        for m, contact_at in members
-        if alive_at(r, keys.decision(m.decode().split("|", 1)[0]), contact_at, end, elapsed_s)
-    ]
+    decisions = []
+    for member, contact_at in members:
+        decision = keys.decision(member.decode().split("|", 1)[0])
+        if alive_at(r, decision, contact_at, end, elapsed_s):
+            decisions.append(decision)
     out["decisions"] = sum(int(r.memory_usage(d, samples=0) or 0) for d in decisions)
     return out
 

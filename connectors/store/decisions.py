@@ -34,6 +34,7 @@ class Reservation:
     answer: bytes | None = None  # a request_id's decision: its answer, kept to answer a repeat
     response_deadline: float | None = None  # the response window's end: a timer closes it too
     made_at: float = 0.0  # the decision's time (its record's `ts`)
+
     def cancel_record(self) -> bytes:
         """The log record that takes this reservation back (after an unknown outcome)."""
         _decision, channel, point = self.contact_member.split("|", 2)

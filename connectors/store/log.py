@@ -73,6 +73,11 @@ WAIT_PREFIX = b'{"k":"w"'  # a wait's record (engine/decisions): for the timelin
 BACKFILL_BATCH = 512
 
 
+def wait_row(entry_id: str, blob: bytes) -> Row:
+    """A wait's log entry (WAIT_PREFIX) as the archive keeps it: the flow never sees waits."""
+    return str(orjson.loads(blob)["account_id"]), entry_id, blob
+
+
 def timeline_row(record: Record, blob: bytes) -> bytes | None:
     """What the timeline archive keeps of a log entry: events and cancels as they are, a
     decision without its model inputs; nothing of uploads, clocks and expiries."""
@@ -83,11 +88,6 @@ def timeline_row(record: Record, blob: bytes) -> bytes | None:
         raw.pop("x", None)
         return orjson.dumps(raw)
     return None
-
-
-def stream_id_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 def _score(x: float) -> str:
@@ -163,7 +163,7 @@ class LogReader:
 
     def _row(self, shard: int, entry_id: str, blob: bytes) -> Row | None:
         if blob.startswith(WAIT_PREFIX):
-            return str(orjson.loads(blob)["account_id"]), entry_id, blob
+            return wait_row(entry_id, blob)
         try:
             record, _accepted = decode_log(blob)
         except (msgspec.ValidationError, msgspec.DecodeError, KeyError):
@@ -238,7 +238,7 @@ class LogReader:
                 last = entry_id.decode()
                 blob = fields[1]  # every entry holds one field, `r`
                 if blob.startswith(WAIT_PREFIX):  # the timeline's alone
-                    rows.append((str(orjson.loads(blob)["account_id"]), last, blob))
+                    rows.append(wait_row(last, blob))
                     continue
                 try:
                     record, accepted = decode_log(blob)
@@ -375,7 +375,7 @@ class FeatureWriter:
                 latest[w.account_id] = w
             if w.entry_id is not None:
                 prev = offsets.get(w.shard)
-                if prev is None or stream_id_key(w.entry_id) > stream_id_key(prev):
+                if prev is None or entry_key(w.entry_id) > entry_key(prev):
                     offsets[w.shard] = w.entry_id
             if w.is_event and w.accepted_at is not None:
                 accepted.append(w.accepted_at)
