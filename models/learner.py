@@ -14,7 +14,9 @@ lesson that opens or closes a carrier's breaker. Versions count publications (`m
 they are data too. A lesson that arrives behind the frontier (its record came later than the
 lateness allowed) is learned at once and counted in `late`.
 
-Pure: no I/O; the caller publishes and keeps the snapshot.
+Pure: no I/O; the caller publishes and keeps the snapshot. The lessons held for the frontier
+are a `Pending` set: a heap here; the dataflow keeps them in a store of their own
+(connectors/held.py), so that a recovery snapshot does not copy every held lesson each epoch.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import heapq
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from features.pickling import fast_pickling
 from models.attribution import Example
@@ -58,6 +60,39 @@ class Publication:
     late: int = 0  # lessons learned out of event-time order so far (they came after the frontier)
 
 
+class Pending(Protocol):
+    """The lessons waiting for the frontier."""
+
+    def push(self, lesson: Lesson) -> None: ...
+
+    def pop_until(self, at: float) -> list[Lesson]:
+        """Every lesson held up to `at`, removed, in (event time, key) order."""
+        ...
+
+    def __len__(self) -> int: ...
+
+
+class HeapPending:
+    def __init__(self) -> None:
+        self.heap: list[tuple[float, tuple[Any, ...], Lesson]] = []
+
+    def push(self, lesson: Lesson) -> None:
+        heapq.heappush(self.heap, (lesson.at, lesson.key, lesson))
+
+    def pop_until(self, at: float) -> list[Lesson]:
+        out = []
+        while self.heap and self.heap[0][0] <= at:
+            out.append(heapq.heappop(self.heap)[2])
+        return out
+
+    def __len__(self) -> int:
+        return len(self.heap)
+
+
+def in_order(lessons: Iterable[Lesson]) -> list[Lesson]:
+    return sorted(lessons, key=lambda lesson: (lesson.at, lesson.key))
+
+
 @dataclass(frozen=True, slots=True)
 class Frontier:
     """Every lesson up to `at` is learned; `version` is the model current at `at`."""
@@ -76,7 +111,7 @@ class OrderedLearner:
     interval_s: float = 300.0
     frontiers: dict[int, float] = field(default_factory=dict)
     frontier: float = NEVER
-    pending: list[tuple[float, tuple[Any, ...], Lesson]] = field(default_factory=list)  # a heap
+    pending: Pending = field(default_factory=HeapPending)
     version: str = INITIAL_VERSION
     publications: int = 0
     examples_learned: int = 0
@@ -90,7 +125,7 @@ class OrderedLearner:
         if lesson.at <= self.frontier:  # behind the frontier: too late to learn in order
             self.late += 1
             return self._learn(lesson)
-        heapq.heappush(self.pending, (lesson.at, lesson.key, lesson))
+        self.pending.push(lesson)
         return []
 
     def progress(self, frontiers: dict[int, float]) -> list[Output]:
@@ -116,8 +151,7 @@ class OrderedLearner:
 
     def _advance(self, target: float) -> list[Output]:
         out: list[Output] = []
-        while self.pending and self.pending[0][0] <= target:
-            _at, _key, lesson = heapq.heappop(self.pending)
+        for lesson in self.pending.pop_until(target):
             out += self._boundary(lesson.at)
             out += self._learn(lesson)
         out += self._boundary(target)

@@ -16,7 +16,7 @@ frontier), never the wall clock, so a replay of the same log learns and scores t
 
 from __future__ import annotations
 
-import pickle
+from pathlib import Path
 from typing import Any
 
 import bytewax.operators as op
@@ -25,7 +25,7 @@ from bytewax.dataflow import Dataflow
 from connectors import keys as K
 from connectors.store.log import LogItem, Progress
 from engine.flow.accounts import account_step
-from engine.flow.learner import Learner
+from engine.flow.learner import Learner, restore
 from engine.flow.queues import CampaignQueues, _broadcast, _for_queues
 from engine.flow.sinks import FeatureSink, ModelSink, QueueSink
 from engine.flow.source import LogSource
@@ -44,21 +44,21 @@ def build_flow(
     feature_sink: Any = None,
     model_sink: Any = None,
     queue_sink: Any = None,
+    held_path: Path | None = None,
 ) -> Dataflow:
     """The dataflow on Redis at `url`; tests swap the source and sinks for Bytewax's
-    `TestingSource` / `TestingSink` and keep every step in between."""
+    `TestingSource` / `TestingSink` and keep every step in between. `held_path` is the
+    learner's store of held lessons (beside the recovery store; None: in memory)."""
     metrics = metrics or Metrics()
     keys = K.Keys(settings.redis.shards)
     shards = tuple(range(keys.shards))
 
+    flow_s = settings.flow
+
     def new_learner(snapshot: bytes | None) -> Learner:
-        if snapshot is not None:
-            learner: OrderedLearner = pickle.loads(snapshot)
-            learner.models.router.config = settings.routing  # the file may have changed since
-        else:
-            learner = OrderedLearner(
-                ContactModels(routing=settings.routing), shards, settings.flow.publish_interval_s
-            )
+        fresh = OrderedLearner(ContactModels(routing=settings.routing), shards, flow_s.publish_interval_s)
+        learner = restore(snapshot, held_path, fresh)
+        learner.models.router.config = settings.routing  # the file may have changed since
         return Learner(learner, metrics)
 
     flow = Dataflow("cadencia")

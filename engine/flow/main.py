@@ -37,6 +37,7 @@ compat.install()  # before any snapshot is read
 log = logging.getLogger("cadencia.flow")
 STAMP = "cadencia-redis-id"
 PARTS = 1  # recovery partitions: one per worker process (one here)
+HELD = "held-lessons.db"  # the learner's held lessons (connectors/held.py), beside Bytewax's store
 
 
 class StoreMismatch(RuntimeError):
@@ -94,7 +95,7 @@ def main() -> None:
             log.error("%s", exc)
             sys.exit(REFUSED)
     cli_main(
-        build_flow(settings, url),
+        build_flow(settings, url, held_path=path / HELD),
         workers_per_process=1,
         epoch_interval=timedelta(seconds=settings.flow.epoch_interval_s),
         recovery_config=RecoveryConfig(str(path)),
