@@ -234,10 +234,12 @@ class LogReader:
             read_entries += len(entries)
             read_bytes += sum(len(fields[1]) for _entry_id, fields in entries)
             rows: list[Row] = []
+            position_only = False  # the batch ends in entries no step applies
             for entry_id, fields in entries:
                 last = entry_id.decode()
                 blob = fields[1]  # every entry holds one field, `r`
-                if blob.startswith(WAIT_PREFIX):  # the timeline's alone
+                position_only = blob.startswith(WAIT_PREFIX)
+                if position_only:  # the timeline's alone
                     rows.append(wait_row(last, blob))
                     continue
                 try:
@@ -246,6 +248,7 @@ class LogReader:
                     # written by something other than this engine's API (or by a bug): one
                     # bad entry must not stop the log; it stays there for whoever looks
                     self.unreadable += 1
+                    position_only = True
                     log.error("shard %d log entry %s cannot be read, skipped: %s", shard, last, exc)
                     continue
                 ts = getattr(record, "ts", None)
@@ -260,6 +263,8 @@ class LogReader:
                     kept = timeline_row(record, blob)
                     if kept is not None:
                         rows.append((record.account_id, last, kept))
+            if position_only:  # so that the shard's offset passes them (/readyz's lag)
+                out.append(LogItem(shard, last, None, ClockRecord(t.clock)))
             if self.archive is not None and entries:
                 self.archive.append(shard, rows, last)
             self.time[shard] = t

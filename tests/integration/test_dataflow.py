@@ -288,6 +288,20 @@ def test_an_unreadable_log_entry_is_skipped_and_the_rest_read(redis_url, setting
     client.close()
 
 
+def test_entries_no_step_applies_at_a_logs_end_still_move_its_offset(api, flow, redis_url, settings):
+    """A wait (logged for the timeline alone) or an unreadable entry as a shard's newest entry:
+    the dataflow's offset passes it, so /readyz's lag goes back to 0 (it grew for ever)."""
+    api.put("/v1/accounts", json=account())
+    body = {"account_id": "A-1001", "now": "2026-03-02T10:00:00-06:00", "channels": ["sms"]}
+    assert api.post("/v1/decide", json=body).json()["action"] == "contact"
+    assert api.post("/v1/decide", json=body).json()["action"] == "wait"  # logged after the decision
+    wait_until(lambda: api.get("/readyz").json()["flow_lag_s"] == 0.0, timeout_s=20)
+    client = redis.Redis.from_url(redis_url)
+    client.xadd(K.Keys(settings.redis.shards).log(3), {"r": b"not json"})
+    client.close()
+    wait_until(lambda: api.get("/readyz").json()["flow_lag_s"] == 0.0, timeout_s=20)
+
+
 def test_the_source_reads_again_at_once_while_behind_and_lingers_once_drained(redis_url, settings):
     client = redis.Redis.from_url(redis_url)
     keys = K.Keys(settings.redis.shards)
