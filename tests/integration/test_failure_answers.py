@@ -4,6 +4,7 @@ for real with `CLIENT PAUSE ... WRITE` (reads go through, writes wait, then run)
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -102,3 +103,44 @@ def test_no_connection_is_plain_unavailable(settings):
     with LiveServer(build_app(settings, store, Metrics(), follow_models=False)) as server:
         r = httpx.post(f"{server.url}/v1/decide", json={"account_id": "A-1001", "now": NOW})
     assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable"
+
+
+def test_redis_stopping_writes_mid_batch_takes_back_every_slice_it_reserved(settings, slow_api, admin):
+    """A batch of many slices; Redis stops running writes once the first slice's reservations
+    are in. The batch answers `outcome_unknown` (some slices applied, one maybe), and once
+    Redis runs writes again every reservation the batch made is taken back: no lock, nothing
+    counted against a cap, and the same batch decided again contacts every account."""
+    n = settings.server.slice_items * 60
+    ids = [f"M-{i:03d}" for i in range(n)]
+    assert slow_api.put("/v1/accounts", json=[account(a) for a in ids]).status_code == 200
+    loaded = admin.dbsize()
+    paused = threading.Event()
+
+    def pause_after_first_slice() -> None:
+        deadline = time.monotonic() + 10
+        while admin.dbsize() == loaded and time.monotonic() < deadline:
+            time.sleep(0.0005)
+        admin.execute_command("CLIENT", "PAUSE", 1500, "WRITE")
+        paused.set()
+
+    watcher = threading.Thread(target=pause_after_first_slice, daemon=True)
+    watcher.start()
+    reqs = [{"account_id": a, "now": NOW, "channels": ["sms"]} for a in ids]
+    r = slow_api.post("/v1/decide", json=reqs)
+    watcher.join()
+    assert paused.is_set()
+    assert r.status_code == 503 and r.json()["error"]["code"] == "outcome_unknown", r.text
+    applied = int(r.json()["error"]["message"].split("(after ")[1].split(" of ")[0])
+    assert 0 < applied < n  # it stopped partway: earlier slices had reserved
+
+    def every_decision_cancelled() -> bool:
+        states = [admin.hget(k, "state") for k in _decision_keys(admin)]
+        return len(states) >= applied and all(s == b"cancelled" for s in states)
+
+    wait_until(every_decision_cancelled, timeout_s=20)
+    for a in (ids[0], ids[applied - 1], ids[applied]):
+        state = slow_api.get(f"/v1/accounts/{a}").json()["state"]
+        assert state["lock"] is None and state["reserved_contacts_8d"] == 0, a
+    again = slow_api.post("/v1/decide", json=reqs)
+    assert again.status_code == 200
+    assert all(d["action"] == "contact" for d in again.json())
