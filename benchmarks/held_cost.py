@@ -22,8 +22,24 @@ from models.attribution import Example
 from models.contact import ContactModels
 from models.learner import HeapPending, Lesson, OrderedLearner
 
-X_KEYS = ("acct_resp", "acct_pay", "acct_hour", "pt_rpc", "pt_rpc_hour", "pt_fail", "ch=sms", "dpd=1_30",
-          "ch=sms|dpd=1_30", "pt=mobile", "ch=sms|h=10", "balance", "dpd", "age", "promises", "replies")
+X_KEYS = (
+    "acct_resp",
+    "acct_pay",
+    "acct_hour",
+    "pt_rpc",
+    "pt_rpc_hour",
+    "pt_fail",
+    "ch=sms",
+    "dpd=1_30",
+    "ch=sms|dpd=1_30",
+    "pt=mobile",
+    "ch=sms|h=10",
+    "balance",
+    "dpd",
+    "age",
+    "promises",
+    "replies",
+)
 
 
 def lesson(i: int) -> Lesson:
@@ -74,15 +90,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--per-epoch", type=int, default=1000, help="lessons arriving (and learned) an epoch")
     ap.add_argument("--reps", type=int, default=15)
     args = ap.parse_args(argv)
-    print(f"| lessons held | heap in the snapshot: ms an epoch (p50 / max) | held store: ms an epoch "
-          f"(p50 / max) | {args.per_epoch} in, {args.per_epoch} learned an epoch |")
+    print(
+        f"| lessons held | heap in the snapshot: ms an epoch (p50 / max) | held store: ms an epoch "
+        f"(p50 / max) | {args.per_epoch} in, {args.per_epoch} learned an epoch |"
+    )
     print("| ---: | ---: | ---: | --- |")
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(v) for v in args.held.split(",")):
             heap = epoch_heap(n, args.per_epoch, args.reps)
             store = epoch_store(n, args.per_epoch, args.reps, Path(tmp) / f"held-{n}.db")
-            print(f"| {n:,} | {statistics.median(heap) * 1e3:.1f} / {max(heap) * 1e3:.1f} | "
-                  f"{statistics.median(store) * 1e3:.1f} / {max(store) * 1e3:.1f} | |")
+            print(
+                f"| {n:,} | {statistics.median(heap) * 1e3:.1f} / {max(heap) * 1e3:.1f} | "
+                f"{statistics.median(store) * 1e3:.1f} / {max(store) * 1e3:.1f} | |"
+            )
 
 
 if __name__ == "__main__":
