@@ -28,6 +28,7 @@ class Outage:
     carrier: str
     start: datetime
     end: datetime
+    kind: str = "sip503"  # "sip503": calls fail at once; "timeout": they ring out, unanswered
 
     def down(self, carrier: str | None, t: datetime) -> bool:
         return carrier == self.carrier and self.start <= t < self.end

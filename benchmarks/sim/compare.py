@@ -16,13 +16,14 @@ from typing import Any
 from benchmarks.sim.catalog import CONFIG, Catalog
 from benchmarks.sim.driver import Result, Setup, run
 from benchmarks.sim.engine_proc import ROOT, cadencia_run
+from benchmarks.sim.policies.adaptive import Adaptive
 from benchmarks.sim.policies.base import agent_calls_per_day
 from benchmarks.sim.policies.oracle import Oracle
 from benchmarks.sim.policies.random_choice import RandomChoice
 from benchmarks.sim.policies.static import Static
 from benchmarks.sim.report import quantile
 
-POLICIES = ("static", "static_lcr", "random", "oracle", "vw", "cadencia")
+POLICIES = ("static", "static_lcr", "random", "adaptive", "oracle", "vw", "cadencia")
 
 
 def run_policy(
@@ -39,6 +40,8 @@ def run_policy(
         return run(name, lambda a, w: Static(a, catalog, lcr=True), setup, catalog, log)
     if name == "random":
         return run(name, lambda a, w: RandomChoice(a, catalog, volume, setup.seed), setup, catalog, log)
+    if name == "adaptive":
+        return run(name, lambda a, w: Adaptive(a, catalog, setup.seed), setup, catalog, log)
     if name == "oracle":
         return run(name, lambda a, w: Oracle(a, catalog, w), setup, catalog, log)
     if name == "vw":
@@ -129,6 +132,9 @@ def document(setup: Setup, catalog: Catalog, results: dict[str, Result], elapsed
             "days": setup.days,
             "seed": setup.seed,
             "step_minutes": setup.step_minutes,
+            "variant": setup.variant,
+            "response_scale": setup.response_scale,
+            "mix": setup.mix,
             "start": setup.start.isoformat(),
             "currency": catalog.raw["money"]["currency"],
             "portfolio": round(next(iter(results.values())).portfolio, 2) if results else 0.0,
@@ -136,6 +142,7 @@ def document(setup: Setup, catalog: Catalog, results: dict[str, Result], elapsed
                 "carrier": outage.carrier,
                 "start": outage.start.isoformat(),
                 "end": outage.end.isoformat(),
+                "kind": outage.kind,
                 "start_h": int((outage.start - setup.start).total_seconds() // 3600),
                 "end_h": int((outage.end - setup.start).total_seconds() // 3600),
             },

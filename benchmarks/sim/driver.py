@@ -32,12 +32,16 @@ class Setup:
     seed: int
     start: datetime = START
     step_minutes: int = 10  # the clock's step: a dialer pulls leads and events are posted each step
+    outage_kind: str = "sip503"  # or "timeout": the failing carrier's calls ring out unanswered
+    response_scale: float = 1.0  # every debtor's channel affinities, times this
+    mix: str = "latam"  # the portfolio's country shares (benchmarks.sim.world.MIXES)
+    variant: str = "base"  # the name of this combination (benchmarks/sim/worlds.py)
 
     @property
     def outage(self) -> Outage:
         """c1, the cheapest carrier, fails from 35% to 55% of the run, starting mid-morning."""
         begin = self.start + timedelta(hours=round(self.days * 24 * 0.35) + 4)
-        return Outage("c1", begin, begin + timedelta(hours=round(self.days * 24 * 0.2)))
+        return Outage("c1", begin, begin + timedelta(hours=round(self.days * 24 * 0.2)), self.outage_kind)
 
 
 class Factory(Protocol):
@@ -60,7 +64,7 @@ def strip(ev: dict[str, Any]) -> dict[str, Any]:
 
 def run(name: str, make: Factory, setup: Setup, catalog: Catalog, log: Any = None) -> Result:
     began = time.monotonic()
-    debtors = make_world(setup.accounts, setup.seed)
+    debtors = make_world(setup.accounts, setup.seed, setup.response_scale, setup.mix)
     world = World(debtors, setup.seed, catalog, setup.outage)
     auditor = Auditor(catalog.caps, catalog.raw.get("decisions", {}).get("reservation_minutes", 120))
     policy = make(auditor, world)

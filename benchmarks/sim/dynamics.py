@@ -222,7 +222,9 @@ class World:
         phone = self._phone(d, c.point_id)
         charge = Charge(call_attempt=True)
         minutes, out = 0.0, []
-        if self.outage.down(c.carrier, t):
+        if self.outage.down(c.carrier, t) and self.outage.kind == "timeout":
+            out.append(self._event(t + timedelta(seconds=45), d, "call", c, status="no_answer"))
+        elif self.outage.down(c.carrier, t):
             out.append(self._event(t + timedelta(seconds=3), d, "call", c, status="failed", sip_code=503))
         elif phone is None or phone.state == "dead":
             out.append(self._event(t + timedelta(seconds=4), d, "call", c, status="failed", sip_code=404))

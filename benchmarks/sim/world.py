@@ -53,6 +53,11 @@ COUNTRIES = (
     Country("PE", "PEN", ("America/Lima",), ("claro", "movistar", "entel"), 0.16, 0.0, "+51"),
 )
 BY_CODE = {c.code: c for c in COUNTRIES}
+# other portfolios' country shares, for worlds an engine was not tuned on
+MIXES = {
+    "latam": {c.code: c.share for c in COUNTRIES},
+    "us_heavy": {"MX": 0.15, "CO": 0.08, "US": 0.6, "CL": 0.09, "PE": 0.08},
+}
 # One unit of each currency in MXN: the same rates as the sim config's [money.rates].
 RATES = {"MXN": 1.0, "USD": 17.5, "COP": 0.0043, "CLP": 0.019, "PEN": 4.7}
 
@@ -124,8 +129,10 @@ def _phone(rng: random.Random, country: Country, account_id: str, i: int, digita
     )
 
 
-def make_debtor(rng: random.Random, i: int) -> Debtor:
-    country = rng.choices(COUNTRIES, [c.share for c in COUNTRIES])[0]
+def make_debtor(rng: random.Random, i: int, response_scale: float = 1.0, mix: str = "latam") -> Debtor:
+    """`response_scale` multiplies every channel affinity (capped at 0.9): a portfolio that
+    answers half or twice as often; `mix` names the country shares (MIXES)."""
+    country = rng.choices(COUNTRIES, [MIXES[mix][c.code] for c in COUNTRIES])[0]
     account_id = f"S-{i:06d}"
     willingness = rng.betavariate(2.0, 2.5)
     ability = rng.betavariate(2.5, 2.0)
@@ -139,6 +146,7 @@ def make_debtor(rng: random.Random, i: int) -> Debtor:
     affinity["ivr"] = min(affinity["ivr"], affinity["voice"])
     if digital_only:
         affinity["voice"] = affinity["ivr"] = 0.01
+    affinity = {c: min(0.9, a * response_scale) for c, a in affinity.items()}
     balance_mxn = math.exp(rng.gauss(math.log(6000), 0.8))
     noise = rng.gauss(0, 0.15)
     risk = int(300 + 550 * max(0.0, min(1.0, 0.5 * willingness + 0.5 * ability + noise)))
@@ -168,9 +176,9 @@ def make_debtor(rng: random.Random, i: int) -> Debtor:
     )
 
 
-def make_world(n: int, seed: int) -> list[Debtor]:
+def make_world(n: int, seed: int, response_scale: float = 1.0, mix: str = "latam") -> list[Debtor]:
     rng = random.Random(seed)
-    return [make_debtor(rng, i) for i in range(n)]
+    return [make_debtor(rng, i, response_scale, mix) for i in range(n)]
 
 
 def observable(d: Debtor, balance: float, dpd: int) -> dict[str, Any]:

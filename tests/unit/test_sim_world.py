@@ -79,3 +79,44 @@ def test_self_cure_pays_without_contact_and_payments_are_clamped():
     events, _ = w.realise(p)
     assert events[0]["type"] == "payment" and w.state[p.account_id].closed
     assert w.realise(p) == ([], [])  # nothing left to pay
+
+
+def test_a_timeout_outage_rings_out_instead_of_failing():
+    setup = Setup(50, 10, 9, outage_kind="timeout")
+    debtors = make_world(50, 9)
+    d, p = next((d, p) for d in debtors for p in d.phones if p.state == "ok" and "voice" in p.channels)
+    w = World(debtors, 9, Catalog(), setup.outage)
+    (ev,) = [
+        x.payload
+        for x in w.contact(Contact(d.account_id, "voice", p.id, setup.outage.start, None, "c1", "t1"))[0]
+    ]
+    assert ev["status"] == "no_answer" and "sip_code" not in ev
+
+
+def test_variants_change_what_they_name_and_nothing_else():
+    base, half, us = (
+        make_world(2000, 4),
+        make_world(2000, 4, response_scale=0.5),
+        make_world(2000, 4, mix="us_heavy"),
+    )
+    assert [d.balance for d in half] == [d.balance for d in base]
+    assert all(
+        h.affinity["sms"] == min(0.9, b.affinity["sms"] * 0.5) for h, b in zip(half, base, strict=True)
+    )
+    assert sum(d.country == "US" for d in us) > 2.5 * sum(d.country == "US" for d in base)
+
+
+def test_the_adaptive_baseline_keeps_the_rules_and_follows_value():
+    from benchmarks.sim.driver import run
+    from benchmarks.sim.policies.adaptive import Adaptive
+    from benchmarks.sim.policies.static import Static
+
+    setup, cat = Setup(300, 6, 3), Catalog()
+    adaptive = run("adaptive", lambda a, w: Adaptive(a, cat, setup.seed), setup, cat)
+    static = run("static", lambda a, w: Static(a, cat), setup, cat)
+    a = adaptive.tally.summary(300, adaptive.portfolio)
+    assert sum(adaptive.auditor.violations.values()) == 0
+    assert a["net"] > 0
+    per_day = max(d.contacts for d in adaptive.tally.days)
+    assert per_day <= 300  # at most one contact an account a day
+    assert a["contacts"] < static.tally.summary(300, static.portfolio)["contacts"]
