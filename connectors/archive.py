@@ -17,6 +17,7 @@ run` places them, or a volume they share).
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -58,6 +59,8 @@ class ArchiveWriter:
     are deleted once an hour of log time."""
 
     PRUNE_EVERY_MS = 3_600_000
+    FLUSH_S = 0.25  # a shard's entries are written at most this long after they were read
+    FLUSH_ROWS = 4096  # or once this many wait
 
     def __init__(self, directory: str | Path, retention_s: float) -> None:
         self.directory = Path(directory)
@@ -65,6 +68,9 @@ class ArchiveWriter:
         self.retention_ms = int(retention_s * 1000)
         self._db: dict[int, sqlite3.Connection] = {}
         self._pruned_at: dict[int, int] = {}
+        self._held: dict[int, list[Row]] = {}  # read, not written yet
+        self._last: dict[int, str] = {}  # the last entry id read of each shard with entries held
+        self._since: dict[int, float] = {}  # when the oldest of them was read (monotonic)
 
     def _conn(self, shard: int) -> sqlite3.Connection:
         db = self._db.get(shard)
@@ -85,6 +91,34 @@ class ArchiveWriter:
         return None if row is None else f"{row[0]}-{row[1]}"
 
     def append(self, shard: int, rows: Sequence[Row], last_id: str) -> None:
+        """Archive `rows`, the shard's entries up to `last_id`. They are written together with
+        the others of the last `FLUSH_S` (a transaction a shard, not one a read: at 5,000
+        events a second, one commit per shard per read cost the dataflow 15% of its time);
+        until then the log's tail past the frontier shows them, and a crash leaves them to
+        the next start's backfill."""
+        held = self._held.setdefault(shard, [])
+        held.extend(rows)
+        before = self._last.get(shard)
+        self._last[shard] = last_id if before is None else max(before, last_id, key=entry_key)
+        now = time.monotonic()
+        self._since.setdefault(shard, now)
+        if len(held) >= self.FLUSH_ROWS or now - self._since[shard] >= self.FLUSH_S:
+            self._write(shard)
+
+    def flush(self) -> None:
+        for shard in list(self._last):
+            self._write(shard)
+
+    def tick(self) -> None:
+        """Write what has waited `FLUSH_S` (the reader calls it on every poll, idle or not)."""
+        if self._since:
+            now = time.monotonic()
+            for shard in [s for s, t in self._since.items() if now - t >= self.FLUSH_S]:
+                self._write(shard)
+
+    def _write(self, shard: int) -> None:
+        rows, last_id = self._held.pop(shard, []), self._last.pop(shard)
+        self._since.pop(shard, None)
         db = self._conn(shard)
         ms, seq = entry_key(last_id)
         db.execute("BEGIN")
@@ -107,6 +141,7 @@ class ArchiveWriter:
             raise
 
     def close(self) -> None:
+        self.flush()
         for db in self._db.values():
             db.close()
         self._db.clear()

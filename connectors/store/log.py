@@ -158,6 +158,7 @@ class LogReader:
                         rows.append(row)
                 last = entries[-1][0].decode()
                 archive.append(shard, rows, last)
+                archive.flush()
                 log.info("shard %d: archived %d timeline entries up to %s again", shard, len(rows), last)
                 start = "(" + last
 
@@ -269,6 +270,8 @@ class LogReader:
                 self.archive.append(shard, rows, last)
             self.time[shard] = t
             self.last_id[shard] = last
+        if self.archive is not None:
+            self.archive.tick()
         if read_entries:  # the mean entry size, weighted by what was read
             weight = min(1.0, read_entries / 256)
             self.entry_bytes += weight * (read_bytes / read_entries - self.entry_bytes)

@@ -24,6 +24,8 @@ def test_an_entry_is_archived_once_and_the_frontier_never_moves_back(tmp_path):
     archive = ArchiveWriter(tmp_path, retention_s=400 * 86400)
     archive.append(3, [("A-1", "100-0", b'{"k":"e"}'), ("A-2", "100-1", b'{"k":"d"}')], "100-1")
     archive.append(3, [("A-1", "100-0", b'{"k":"e"}')], "100-0")  # a replay after a crash
+    assert read_account(tmp_path, 3, "A-1") == ([], None)  # held for FLUSH_S; the log's tail shows them
+    archive.flush()
     assert read_account(tmp_path, 3, "A-1") == ([b'{"k":"e"}'], "100-1")
     assert read_account(tmp_path, 4, "A-1") == ([], None)  # a shard never archived
     assert archived_total(tmp_path, range(16)) == 2
@@ -33,8 +35,10 @@ def test_an_entry_is_archived_once_and_the_frontier_never_moves_back(tmp_path):
 def test_the_archive_drops_what_is_older_than_retention(tmp_path):
     archive = ArchiveWriter(tmp_path, retention_s=3600)
     archive.append(0, [("A", "1000-0", b"old")], "1000-0")
+    archive.flush()
     later = 1000 + 2 * 3_600_000
     archive.append(0, [("A", f"{later}-0", b"new")], f"{later}-0")
+    archive.flush()
     assert read_account(tmp_path, 0, "A") == ([b"new"], f"{later}-0")
     archive.close()
 
@@ -47,7 +51,8 @@ def test_a_reader_archives_again_what_a_lost_commit_left_behind(redis_url, setti
     events = [Event(f"e-{i}", T0 + i, "message", "A-1", status="sent") for i in range(3)]
     ids = [client.xadd(keys.log(0), {"r": log_json(e)}).decode() for e in events]
     archive = ArchiveWriter(tmp_path, retention_s=400 * 86400)
-    archive.append(0, [("A-1", ids[0], b"first")], ids[0])  # what survived
+    archive.append(0, [("A-1", ids[0], b"first")], ids[0])
+    archive.flush()  # what survived
     LogReader(client, keys, [0], {0: (ids[2], ShardTime())}, archive=archive)  # resumes after all three
     records, frontier = read_account(tmp_path, 0, "A-1")
     assert frontier == ids[2]
