@@ -47,8 +47,14 @@ class RouterConfig:
     pool_strength: Annotated[float, Meta(ge=0)] = 4.0
     # consecutive SIP 5xx that open a breaker (per network, and carrier-wide)
     breaker_failures: Annotated[int, Meta(ge=1)] = 5
-    # at most one probe through an open breaker per interval ...
+    # consecutive calls the carrier carried that nobody answered (ring-outs, busy) that open a
+    # breaker too: an outage that times calls out instead of failing them (at an answer rate
+    # of 0.4, 12 in a row happen 2 times in 1,000 runs; the next probe closes such a breaker)
+    breaker_unanswered: Annotated[int, Meta(ge=1)] = 12
+    # at most one probe through an open breaker per interval, the interval doubling after each
+    # failed probe up to probe_backoff_max_s ...
     probe_interval_s: Annotated[float, Meta(gt=0)] = 30.0
+    probe_backoff_max_s: Annotated[float, Meta(gt=0)] = 1800.0
     # ... and at most this share of the attempts that could probe
     probe_share: Annotated[float, Meta(ge=0, le=1)] = 0.02
     # value of an answered attempt in the base currency: an agent reaching a phone is worth far
@@ -78,6 +84,13 @@ class Observation:
     @property
     def carrier_failure(self) -> bool:
         return self.sip_code is not None and 500 <= self.sip_code <= 599
+
+
+def _breaker_of(row: list[Any]) -> Breaker:
+    """A published breaker; models published before the back-off have five columns."""
+    _c, _n, run, opened, last, *more = row
+    probes, unanswered = (int(more[0]), int(more[1])) if len(more) >= 2 else (0, 0)
+    return Breaker(int(run), None if opened is None else float(opened), float(last), probes, unanswered)
 
 
 def band_of(hour: int, band_hours: int) -> int:
@@ -149,6 +162,8 @@ class Breaker:
     run: int = 0  # consecutive carrier failures (SIP 5xx)
     opened_at: float | None = None
     last_at: float = 0.0
+    failed_probes: int = 0  # failures since it opened: each doubles the wait for the next probe
+    unanswered: int = 0  # consecutive carried calls nobody answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,17 +218,38 @@ class CarrierRouter:
 
     def _breaker(self, key: tuple[str, str], o: Observation) -> bool:
         b = self.breakers.get(key, Breaker())
-        if o.carrier_failure:
-            run = b.run + 1
+        cfg = self.config
+        last = max(b.last_at, o.ts)
+        unanswered = o.works and not o.answered  # carried (a call that rang), nobody answered
+        silenced = b.opened_at is not None and b.unanswered >= cfg.breaker_unanswered
+        if o.carrier_failure or (unanswered and silenced):
+            # a 5xx, or a probe nobody answered through a breaker that silence opened (only an
+            # answer closes that one; any carried call closes one that 5xx opened). A failure
+            # of a call placed before the first probe was due is no failed probe.
+            run = b.run + o.carrier_failure
             opened = b.opened_at
-            if opened is None and run >= self.config.breaker_failures:
+            probe = opened is not None and o.ts >= opened + cfg.probe_interval_s
+            probes = b.failed_probes + probe
+            if opened is None and run >= cfg.breaker_failures:
                 opened = o.ts
-            self.breakers[key] = Breaker(run, opened, max(b.last_at, o.ts))
+            self.breakers[key] = Breaker(run, opened, last, probes, b.unanswered)
             return opened is not None and b.opened_at is None
         if not o.works:
             return False
-        self.breakers[key] = Breaker(0, None, max(b.last_at, o.ts))
+        if unanswered:  # a run of these is an outage that times calls out
+            run = b.unanswered + 1
+            opened = o.ts if run >= cfg.breaker_unanswered else None
+            self.breakers[key] = Breaker(0, opened, last, 0, run)
+            return (opened is None) != (b.opened_at is None)  # it opened, or a carried probe closed it
+        self.breakers[key] = Breaker(0, None, last)
         return b.opened_at is not None
+
+    def probe_interval(self, carrier: str, network: str) -> float:
+        """The wait between probes through the carrier's open breaker: `probe_interval_s`,
+        doubled after each failed probe, at most `probe_backoff_max_s`."""
+        b = self.breakers.get((carrier, self.breaker_scope(carrier, network)))
+        failed = 0 if b is None else min(b.failed_probes, 20)
+        return min(self.config.probe_interval_s * 2.0**failed, max(self.config.probe_backoff_max_s, 1.0))
 
     # --- as data (what the dataflow publishes; nothing executable) -----------------------------
 
@@ -221,7 +257,8 @@ class CarrierRouter:
         return {
             "cells": [[n, b, c, e.answers, e.failures, e.at] for (n, b, c), e in sorted(self.cells.items())],
             "breakers": [
-                [c, n, br.run, br.opened_at, br.last_at] for (c, n), br in sorted(self.breakers.items())
+                [c, n, br.run, br.opened_at, br.last_at, br.failed_probes, br.unanswered]
+                for (c, n), br in sorted(self.breakers.items())
             ],
         }
 
@@ -233,10 +270,7 @@ class CarrierRouter:
                 (str(n), int(b), str(c)): Evidence(float(a), float(f), float(at))
                 for n, b, c, a, f, at in data["cells"]
             },
-            {
-                (str(c), str(n)): Breaker(int(run), None if opened is None else float(opened), float(last))
-                for c, n, run, opened, last in data["breakers"]
-            },
+            {(str(row[0]), str(row[1])): _breaker_of(row) for row in data["breakers"]},
         )
 
     # --- routing (API processes; read-only) ---------------------------------------------------

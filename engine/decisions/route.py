@@ -65,7 +65,7 @@ async def _take(
     by_id: dict[str, CarrierSettings] = {c.id: c for c in settings.carriers}
     if not chosen.probe and by_id[chosen.carrier].cps is None:
         return chosen
-    interval = router.config.probe_interval_s
+    interval = router.probe_interval(chosen.carrier, network)
     scope = router.breaker_scope(chosen.carrier, network)
     probe = K.probe_slot(chosen.carrier, scope, int(now // interval)) if chosen.probe else None
     second = int(now)

@@ -217,3 +217,38 @@ def test_configured_networks_are_the_only_ones_learned_apart():
     router.observe(Observation("c1", "made-up", 3, T0 + 1, False, 486))
     assert {n for n, _, _ in router.cells} == {"telcel", "*"}
     assert router.cells[("*", 3, "c1")].failures == 1.0  # the unknown one still counts, pooled
+
+
+def test_a_run_of_calls_nobody_answers_opens_the_breaker_and_only_an_answer_closes_it():
+    """An outage that times calls out (they ring, nobody picks up) rather than failing them."""
+    router = CarrierRouter(RouterConfig(breaker_unanswered=12))
+    changed = [router.observe(Observation("c1", "telcel", 3, T0 + i, False, None)) for i in range(12)]
+    assert changed == [False] * 11 + [True]
+    assert router.is_open("c1", "telcel")
+    assert router.observe(Observation("c1", "telcel", 3, T0 + 100, False, 486)) is False  # busy: still silent
+    assert router.is_open("c1", "telcel")
+    assert router.observe(Observation("c1", "telcel", 3, T0 + 200, True, 200)) is True
+    assert not router.is_open("c1", "telcel")
+
+
+def test_each_failed_probe_doubles_the_wait_for_the_next():
+    router = CarrierRouter(RouterConfig(breaker_failures=2, probe_interval_s=30.0, probe_backoff_max_s=600.0))
+    for i in range(2):
+        router.observe(Observation("c1", "telcel", 3, T0 + i, False, 503))
+    waits = [router.probe_interval("c1", "telcel")]
+    router.observe(Observation("c1", "telcel", 3, T0 + 2, False, 503))  # placed before a probe was due
+    waits.append(router.probe_interval("c1", "telcel"))
+    for k in range(6):  # probes, each failing
+        router.observe(Observation("c1", "telcel", 3, T0 + 60 * (k + 1), False, 503))
+        waits.append(router.probe_interval("c1", "telcel"))
+    assert waits == [30.0, 30.0, 60.0, 120.0, 240.0, 480.0, 600.0, 600.0]
+    router.observe(Observation("c1", "telcel", 3, T0 + 900, True, 200))
+    assert router.probe_interval("c1", "telcel") == 30.0 and not router.is_open("c1", "telcel")
+    again = CarrierRouter.from_data(router.to_data(), router.config)
+    assert again.breakers == router.breakers
+
+
+def test_breakers_published_before_the_back_off_still_load():
+    old = {"cells": [], "breakers": [["c1", "*", 5, T0, T0 + 5]]}
+    router = CarrierRouter.from_data(old, RouterConfig())
+    assert router.is_open("c1", "telcel") and router.probe_interval("c1", "telcel") == 30.0
