@@ -65,6 +65,7 @@ def flow_lag(engine: Engine, events: workload.EventCursor, events_per_s: float, 
                        connections=8, max_requests=n_batches, content_type=NDJSON, ndjson_batches=True,
                        needles=('"duplicates":0',), cores=cores)
     ended = time.monotonic()
+    _all_accepted(r, "flow lag")
     accepted = r["ok"] * batch
     d: dict[float, float] = {}
     while time.monotonic() - ended < catch_up_s:
@@ -93,9 +94,17 @@ def ingest(engine: Engine, events: workload.EventCursor, batch: int, duration_s:
     r = tools.openloop(engine.port, "/v1/events", bodies, 0, duration_s, warmup_s=warmup_s,
                        connections=connections, max_requests=n_batches, content_type=NDJSON,
                        ndjson_batches=True, needles=('"duplicates":0',), cores=cores)
+    _all_accepted(r, "ingest")
     return {"batch": batch, "connections": connections, "events_per_s": r["achieved_rate"] * batch,
             "batches_without_duplicates": r["matches"]['"duplicates":0'], "post": r,
             "bodies_exhausted": r["sent"] >= n_batches}
+
+
+def _all_accepted(r: Mapping[str, Any], stage: str) -> None:
+    """Every batch answered 202: a refused one (stale events, say) must fail the stage, not
+    pass for a fast one."""
+    if r["ok"] < r["completed"]:
+        raise RuntimeError(f"{stage}: {r['completed'] - r['ok']} of {r['completed']} event batches refused")
 
 
 def _bucket_mid_us(lo: int) -> float:

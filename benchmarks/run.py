@@ -154,6 +154,9 @@ def run(p: Plan, engine_ref: str | None = None) -> dict[str, Any]:
                 }
                 aged_end = start + timedelta(days=p.steady_days)
                 steady.advance([b for _, b in bench.endpoints.values()], aged_end)
+                # events from here on are dated after the aged days: older ones are refused
+                # (the dedup window), and the stages after this one post events too
+                events.t0 = max(events.t0, aged_end.timestamp())
                 log(f"--- steady state after {p.steady_days} days of {n} accounts: {aging}")
                 results["steady"] = {"aging": aging, "rep": bench.repetition()}
                 bench.endpoints = endpoints
