@@ -163,7 +163,8 @@ def document(setup: Setup, catalog: Catalog, results: dict[str, Result], elapsed
             "max_s": max(secs, default=0.0),
             "per_decision_s": sum(secs) / max(1, sum(n for _s, n in lat)),
             "answers": cad.extra["answers"],
-            "lock_checks": cad.extra["lock_checks"],
+            "confirms": cad.extra["confirms"],
+            "revoked_at_confirm": cad.extra.get("revoked_at_confirm", {}),
             "samples": lat,
         }
     return doc

@@ -2,10 +2,10 @@
 portfolio uploaded each morning, one batch of digital (and voice-bot) decisions for the day, a
 dialer pulling agent-call leads from a campaign every step of the clock (`POST /v1/dialer/next`,
 then `POST /v1/route` for each call, at the same number of calls a day as the static schedule),
-outcomes posted as events in time order. A message queued for later is checked with the
-engine before it goes out when something binding (promise, payment, opt-out, dispute) arrived
-for its account since the plan: the engine releases the reservation then, and a released
-decision is not sent."""
+outcomes posted as events in time order. Every contact is confirmed with the engine just
+before it goes out (`POST /v1/decisions/{id}/confirm`, what happened until then posted first):
+a decision revoked since the plan (a promise, payment, opt-out, dispute, direct contact) is
+not sent."""
 
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ class Cadencia(Policy):
         self.dialer_latencies: list[float] = []
         self.latencies: list[tuple[float, int]] = []  # (seconds, decisions in the request)
         self.answers: dict[str, int] = {}
-        self.checks = 0
+        self.checks = 0  # confirms asked
+        self.revoked: dict[str, int] = {}  # confirms answered 409, by what revoked the decision
 
     def morning(self, day: int, now: datetime, docs: list[dict[str, Any]]) -> list[Contact]:
         for i in range(0, len(docs), CHUNK_ACCOUNTS):
@@ -181,16 +182,23 @@ class Cadencia(Policy):
         return out
 
     def confirm(self, c: Contact, now: datetime, unposted: list[dict[str, Any]], touched: bool) -> bool:
-        if c.channel == "ivr" and c.address:  # the voice-bot platform routes each call as it places it
-            return self._route(c, now, unposted)
-        if not touched:
-            return True
+        """The gateway's last word before it sends: what happened so far is posted, then
+        `POST /v1/decisions/{id}/confirm` (409: a promise, payment, opt-out, dispute or direct
+        contact revoked it, or it was cancelled or expired). A voice-bot call is routed first."""
+        if c.channel == "ivr" and c.address and not self._route(c, now, unposted):
+            return False
         if unposted:
             self.observe([{k: v for k, v in e.items() if not k.startswith("_")} for e in unposted])
             unposted.clear()
         self.checks += 1
-        lock = self.http.call("GET", f"/v1/accounts/{c.account_id}")["state"]["lock"]
-        return lock is not None and lock["decision_id"] == c.decision_id
+        answer = self.http.call(
+            "POST", f"/v1/decisions/{c.decision_id}/confirm", {"now": now.isoformat()}, allow=(409,)
+        )
+        if "error" in answer:
+            why = answer["error"]["details"][0]["message"] if answer["error"].get("details") else "?"
+            self.revoked[why] = self.revoked.get(why, 0) + 1
+            return False
+        return True
 
     def observe(self, events: list[dict[str, Any]]) -> None:
         for i in range(0, len(events), CHUNK_EVENTS):
@@ -219,7 +227,8 @@ class Cadencia(Policy):
         return {
             "latencies": self.latencies,
             "answers": self.answers,
-            "lock_checks": self.checks,
+            "confirms": self.checks,
+            "revoked_at_confirm": self.revoked,
             "dialer_latencies": self.dialer_latencies,
             "routes": self.routes,
         }
