@@ -4,11 +4,12 @@ Python 3.11's `@dataclass(slots=True)` pickles through `dataclasses._dataclass_g
 which rebuilds the field list with `fields()` for every object: with recovery on, snapshotting
 the accounts' states and the learner's pending lessons spent ~15% of the dataflow's time
 there. `fast_pickling` swaps in `operator.attrgetter` (C) for the same state: a list or tuple
-of the field values in order, so snapshots written either way load either way."""
+of the field values in order, so snapshots written either way load either way, and a state
+written before a field was added (at the end, with a default) loads with the default."""
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from operator import attrgetter
 from typing import Any
 
@@ -22,9 +23,15 @@ def fast_pickling(*classes: type) -> None:
         def getstate(self: Any, g: Any = getter, one: bool = one) -> tuple[Any, ...]:
             return (g(self),) if one else g(self)
 
-        def setstate(self: Any, state: Any, names: tuple[str, ...] = names) -> None:
-            for name, value in zip(names, state, strict=True):
+        defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+
+        def setstate(
+            self: Any, state: Any, names: tuple[str, ...] = names, defaults: dict[str, Any] = defaults
+        ) -> None:
+            for name, value in zip(names, state, strict=False):
                 object.__setattr__(self, name, value)
+            for name in names[len(state) :]:  # a field added since the snapshot: its default
+                object.__setattr__(self, name, defaults[name])
 
         setattr(cls, "__getstate__", getstate)  # noqa: B010 - a method of the class, set after it is made
         setattr(cls, "__setstate__", setstate)  # noqa: B010

@@ -48,6 +48,7 @@ class Open:
     paid: bool = False
     response_closed: bool = False
     reported: bool = False  # an outcome of this contact arrived (what a lease needs to count)
+    lost: bool = False  # an opt-out or a dispute followed it within its window
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,7 @@ def _close(state: Attribution, now: float) -> tuple[Attribution, list[Example]]:
         if d.deadline <= now:
             if o.responded:
                 examples.append(_example(d, "pay", o.paid))
+            examples.append(_example(d, "optout", o.lost))
             opened = {k: v for k, v in opened.items() if k != key}
         elif o is not state.open[key]:
             opened = {**opened, key: o}
@@ -135,9 +137,10 @@ def step(state: Attribution, record: Record) -> tuple[Attribution, list[Example]
     in_response_window = not target.response_closed and record.ts < _response_deadline(target.decision)
     responded = target.responded or (outcome.response and in_response_window)
     paid = target.paid or outcome.pay
-    if (responded, paid, True) == (target.responded, target.paid, target.reported):
+    lost = target.lost or record.type in ("optout", "dispute")
+    if (responded, paid, True, lost) == (target.responded, target.paid, target.reported, target.lost):
         return state, examples
-    updated = replace(target, responded=responded, paid=paid, reported=True)
+    updated = replace(target, responded=responded, paid=paid, reported=True, lost=lost)
     return replace(state, open={**state.open, target.decision.decision_id: updated}), examples
 
 

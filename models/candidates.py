@@ -100,8 +100,19 @@ def _band_lift(band: tuple[float, float], usual: float) -> float:
     return (right_party + BAND_PRIOR_CALLS * usual) / (calls + BAND_PRIOR_CALLS) - usual
 
 
+RECENT_SCALE = 4.0  # `recent` is the account's decayed contacts over every channel, over this
+
+
+def recent_contacts(view: FeatureView) -> float:
+    """The account's contacts on every channel, decayed by the features' half-life."""
+    return sum(v[ATTEMPTS] for v in view.channels.values())
+
+
 def account_x(view: FeatureView, balance: float) -> dict[str, float]:
     x = {"log_balance": math.log10(1.0 + max(balance, 0.0)) / 5.0}
+    recent = recent_contacts(view)
+    if recent > 0:
+        x["recent"] = recent / RECENT_SCALE  # fatigue: the heads learn what it does
     since = view.hours_since_contact
     if since is not None and since < 24.0:
         x["contacted_24h"] = 1.0

@@ -20,6 +20,7 @@ import numpy as np
 from river import linear_model, optim
 
 from models.attribution import Example
+from models.candidates import RECENT_SCALE
 from models.carriers import CarrierRouter, Observation, RouterConfig
 from models.templates import TemplateBandit
 
@@ -56,6 +57,43 @@ def cell(channel: str, hour: int) -> str:
 CHANNELS = ("voice", "ivr", "sms", "whatsapp", "email")
 CHANNEL_INDEX = {c: i for i, c in enumerate(CHANNELS)}
 
+OPTOUT_PRIOR = (0.005, 200.0)  # the portfolio's opt-out (or dispute) rate a contact, and its weight
+OPTOUT_CELL_WEIGHT = 20.0  # contacts a (channel, recent contacts) cell borrows of its channel's rate
+RECENT_CELLS = 8  # recent-contact counts learned apart: 0, 1, ..., 8 and more
+
+
+class OptoutRisk:
+    """P(an opt-out or a dispute follows a contact) by channel and by how many contacts the
+    account had lately (fatigue): each cell a Beta posterior shrunk toward its channel's, the
+    channel's toward the portfolio's. Learned from every contact whose window closed."""
+
+    def __init__(self, cells: dict[tuple[str, int], list[float]] | None = None) -> None:
+        self.cells: dict[tuple[str, int], list[float]] = cells or {}  # -> [contacts, lost]
+
+    @staticmethod
+    def cell_of(recent: float) -> int:
+        return min(RECENT_CELLS, int(recent + 0.5))
+
+    def learn(self, channel: str, recent: float, lost: bool) -> None:
+        for key in ((channel, self.cell_of(recent)), (channel, -1)):
+            c = self.cells.setdefault(key, [0.0, 0.0])
+            c[0] += 1
+            c[1] += lost
+
+    def risk(self, channel: str, recent: float) -> float:
+        rate, weight = OPTOUT_PRIOR
+        n, y = self.cells.get((channel, -1), (0.0, 0.0))
+        channel_rate = (y + rate * weight) / (n + weight)
+        n, y = self.cells.get((channel, self.cell_of(recent)), (0.0, 0.0))
+        return (y + channel_rate * OPTOUT_CELL_WEIGHT) / (n + OPTOUT_CELL_WEIGHT)
+
+    def to_data(self) -> list[list[Any]]:
+        return [[c, k, n, y] for (c, k), (n, y) in sorted(self.cells.items())]
+
+    @classmethod
+    def from_data(cls, rows: list[list[Any]]) -> OptoutRisk:
+        return cls({(str(c), int(k)): [float(n), float(y)] for c, k, n, y in rows})
+
 
 class ContactModels:
     def __init__(
@@ -76,6 +114,7 @@ class ContactModels:
             for feature, weight in PRIOR_WEIGHTS.items():
                 head._weights[feature] = weight  # River exposes no per-feature initialiser
         self.templates = TemplateBandit()
+        self.optout = OptoutRisk()
         self.cells: dict[str, int] = {}  # examples seen per channel and hour (response head)
         self.updates = 0
         self.router = CarrierRouter(routing or RouterConfig())
@@ -85,6 +124,11 @@ class ContactModels:
         return self.router.observe(observation)
 
     def learn(self, example: Example) -> None:
+        if example.head == "optout":
+            recent = example.x.get("recent", 0.0) * RECENT_SCALE
+            self.optout.learn(example.channel, recent, example.y)
+            self.updates += 1
+            return
         self.heads[example.head].learn_one(example.x, example.y)
         if example.head == "response":
             key = cell(example.channel, example.hour)
@@ -112,6 +156,7 @@ class ContactModels:
             "templates": self.templates.to_data(),
             "templates_prior": [self.templates.prior_successes, self.templates.prior_failures],
             "router": self.router.to_data(),
+            "optout": self.optout.to_data(),
             "updates": self.updates,
         }
 
@@ -157,6 +202,7 @@ def scorer_from_data(data: dict[str, Any], version: str, routing: RouterConfig |
         hour_weights=hour_weights,
         evidence_grid=evidence,
         router=CarrierRouter.from_data(data["router"], routing or RouterConfig()),
+        optout=OptoutRisk.from_data(data.get("optout", [])),  # none in models published before it
     )
 
 
@@ -176,6 +222,7 @@ class Scorer:
     affinity_weights: np.ndarray  # (head, 1, 1): weight of the debtor's own hour affinity
     point_hour_weights: np.ndarray  # (head, 1, 1): weight of a number's lift at an hour (pt_rpc_hour)
     router: CarrierRouter = field(default_factory=CarrierRouter)
+    optout: OptoutRisk = field(default_factory=OptoutRisk)
     _onehot: dict[tuple[str, ...], tuple[float, float]] = field(
         default_factory=dict, repr=False, compare=False
     )

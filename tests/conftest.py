@@ -78,6 +78,9 @@ days_past_due_max = 180
 
 [decisions]
 attribution_hours = 24
+# the tests of leases, rules and caps assume every account is worth a contact; what the
+# learned opt-out risk costs is tested on its own (tests/unit/test_grid.py)
+optout_loss = 0.0
 
 [flow]
 publish_interval_s = 0.2

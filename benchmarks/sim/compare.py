@@ -7,10 +7,12 @@ so the tests run without it.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from benchmarks.sim.catalog import CONFIG, Catalog
@@ -51,7 +53,8 @@ def run_policy(
     if name == "cadencia":
         from benchmarks.sim.policies.cadencia import Cadencia
 
-        with cadencia_run(CONFIG, redis_url) as url:
+        # CADENCIA_SIM_CONFIG: the engine's config for an A/B of a setting (the world stays)
+        with cadencia_run(Path(os.environ.get("CADENCIA_SIM_CONFIG", CONFIG)), redis_url) as url:
             calls = agent_calls_per_day(setup.accounts)
             return run(
                 name,

@@ -30,6 +30,7 @@ from models.candidates import (
     onehot_keys,
     point_hour_lifts,
     point_x,
+    recent_contacts,
 )
 from models.carriers import route_seed
 from models.contact import CHANNEL_INDEX, Scorer
@@ -192,12 +193,13 @@ def score(grids: Sequence[Grid], scorer: Scorer, settings: Settings) -> Scores:
     width = max(len(g.slots) for g in grids)
     pairs = [p for g in grids for p in g.pairs]
     share = settings.decisions.payment_share
+    loss = settings.decisions.optout_loss
     # per row (a pair): its logit terms that do not depend on the hour, cost, and money at stake
     terms = np.array(
         [
             [p.resp for p in pairs],
             [p.pay for p in pairs],
-            [p.cost for p in pairs],
+            [p.cost for g in grids for p in g.pairs] if not loss else _costs(grids, scorer, share * loss),
             [g.balance * share for g in grids for _p in g.pairs],
         ]
     )
@@ -243,6 +245,17 @@ def score(grids: Sequence[Grid], scorer: Scorer, settings: Settings) -> Scores:
         slots = np.array([len(g.slots) for g in grids])[by_grid][:, None]
         value[np.arange(width)[None, :] >= slots] = -np.inf
     return Scores(value, p_resp, p_pay, evidence, logits[0], stake, terms[2], first, template_z)
+
+
+def _costs(grids: Sequence[Grid], scorer: Scorer, stake_share: float) -> list[float]:
+    """Each pair's cost: its money, plus the learned risk that the contact ends in an opt-out or
+    a dispute (by channel and the account's recent contacts) times what that loses."""
+    out = []
+    for g in grids:
+        recent = recent_contacts(g.view)
+        for p in g.pairs:
+            out.append(p.cost + scorer.optout.risk(p.channel, recent) * g.balance * stake_share)
+    return out
 
 
 def pick(g: Grid, scores: Scores, index: int, scorer: Scorer, settings: Settings) -> Contact | Wait:

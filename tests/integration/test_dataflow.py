@@ -86,15 +86,17 @@ def test_flow_steps_with_bytewax_testing_tools(settings):
     assert len(published) == 1  # no progress markers in this input: everything is learned at its end
     learned = loads_data(published[-1].data)
     # A: response and pay positives; B: its window closed with no response, one negative
-    # (the pay head learns only from contacts that got a response)
-    assert published[-1].examples_learned == 3 and learned["updates"] == 3
+    # (the pay head learns only from contacts that got a response); each contact teaches the
+    # opt-out risk too (neither ended in one)
+    assert published[-1].examples_learned == 5 and learned["updates"] == 5
+    assert learned["optout"] == [["sms", -1, 2.0, 0.0], ["sms", 0, 2.0, 0.0]]
     assert learned["cells"] == {"sms|9": 2}
     samples = {
         s.labels["model"]: s.value
         for s in metrics.model_updates.collect()[0].samples
         if s.name.endswith("_total")
     }
-    assert samples == {"response": 2.0, "pay": 1.0, "templates": 2.0}
+    assert samples == {"response": 2.0, "pay": 1.0, "optout": 2.0, "templates": 2.0}
 
 
 def test_a_lease_the_dialer_never_reported_teaches_nothing_and_is_no_attempt(settings):
@@ -129,7 +131,7 @@ def test_a_lease_the_dialer_never_reported_teaches_nothing_and_is_no_attempt(set
     assert last["A"].points["m1"][0] == pytest.approx(0.0, abs=1e-9)
     assert last["B"].channels["voice"][0] > 0.9  # the dialled one stays an attempt
     learned = loads_data([m for m in models if isinstance(m, Publication)][-1].data)
-    assert learned["updates"] == 1  # B's no-answer: one negative; A: nothing
+    assert learned["updates"] == 2  # B's no-answer: one negative, and its opt-out example; A: nothing
     assert learned["cells"] == {"voice|9": 1}
 
 

@@ -77,10 +77,26 @@ def run(records: list[Any], state: Attribution | None = None) -> tuple[Attributi
     return state, out
 
 
-def labels(examples: list[Example]) -> dict[tuple[str, str], bool]:
+def labels(
+    examples: list[Example], heads: tuple[str, ...] = ("response", "pay")
+) -> dict[tuple[str, str], bool]:
+    """The examples of `heads` (the opt-out head's, one per contact at its deadline, are
+    checked on their own below)."""
     got = Counter((e.decision_id, e.head) for e in examples)
     assert all(n == 1 for n in got.values()), got
-    return {(e.decision_id, e.head): e.y for e in examples}
+    return {(e.decision_id, e.head): e.y for e in examples if e.head in heads}
+
+
+def test_every_contact_teaches_the_optout_risk_at_its_deadline():
+    state, examples = run([decision(), event(T0 + H, "message", "d1", status="read")])
+    state, examples = run([expire(DL)], state)
+    assert labels(examples, ("optout",)) == {("d1", "optout"): False}
+    state, examples = run([decision("d2"), event(T0 + H, "optout", "d2", channel="sms")])
+    state, examples = run([expire(DL, "d2")], state)
+    assert labels(examples, ("optout",)) == {("d2", "optout"): True}
+    state, examples = run([decision("d3"), event(T0 + H, "dispute", "d3", channel=None)])
+    state, examples = run([expire(DL, "d3")], state)
+    assert labels(examples, ("optout",)) == {("d3", "optout"): True}
 
 
 # --- by hand -------------------------------------------------------------------------------
@@ -102,7 +118,7 @@ def test_no_response_means_one_negative_and_no_pay_example():
     state, examples = run([decision(), expire(RW)])
     assert labels(examples) == {("d1", "response"): False}
     state, examples = run([expire(DL)], state)
-    assert examples == [] and state.open == {}
+    assert labels(examples) == {} and state.open == {}  # the opt-out head's alone
 
 
 def test_a_payment_is_a_response_and_a_pay():
@@ -151,7 +167,7 @@ def test_without_a_response_deadline_both_windows_close_at_the_deadline():
 def test_examples_carry_the_decisions_inputs():
     d = decision(channel="voice", template="t9", dpd_bucket="1_30", hour=7, x={"a": 1.0, "b": -2.0})
     _, examples = run([d, event(T0 + 1, "reply", "d1"), expire(DL)])
-    assert sorted((e.head, e.y) for e in examples) == [("pay", False), ("response", True)]
+    assert sorted((e.head, e.y) for e in examples) == [("optout", False), ("pay", False), ("response", True)]
     for e in examples:
         assert (e.x, e.channel, e.template, e.dpd_bucket, e.hour, e.decision_id) == (
             {"a": 1.0, "b": -2.0},

@@ -119,3 +119,39 @@ def test_logged_propensities_match_how_often_each_action_is_taken():
 def test_no_propensity_when_it_is_switched_off():
     config = dataclasses.replace(CONFIG, decisions=dataclasses.replace(CONFIG.decisions, propensity_draws=0))
     assert best_contact(GRIDS[1], SCORER, config).propensity is None
+
+
+def test_a_learned_optout_risk_costs_its_share_of_the_stake():
+    """value = P̃(response) × stake − money − P(opt-out | channel, recent contacts) × balance ×
+    payment_share × optout_loss: a channel whose contacts end in opt-outs is worth less, and a
+    wait when the risk outweighs what a response brings."""
+    from models.candidates import recent_contacts
+    from models.contact import OptoutRisk
+
+    g = GRIDS[1]  # voice, sms and email
+    risky = OptoutRisk()
+    for _ in range(400):
+        risky.learn("sms", 0.0, True)
+    scorer = dataclasses.replace(SCORER, optout=risky)
+    plain, taxed = score([g], SCORER, CONFIG), score([g], scorer, CONFIG)
+    d = CONFIG.decisions
+    for row, pair in enumerate(g.pairs):
+        recent = recent_contacts(g.view)
+        extra = scorer.optout.risk(pair.channel, recent) - SCORER.optout.risk(pair.channel, recent)
+        expected = extra * g.balance * d.payment_share * d.optout_loss
+        assert np.allclose(plain.value[row] - taxed.value[row], expected)
+        assert (expected > 0.5 * g.balance * d.payment_share) == (pair.channel == "sms")
+
+
+def test_optout_risk_shrinks_toward_the_channel_and_moves_with_evidence():
+    from models.contact import OPTOUT_PRIOR, OptoutRisk
+
+    risk = OptoutRisk()
+    assert risk.risk("sms", 3.0) == OPTOUT_PRIOR[0]
+    for _ in range(30):
+        risk.learn("sms", 6.0, True)  # fatigued accounts opt out
+        risk.learn("sms", 0.0, False)
+    assert risk.risk("sms", 6.0) > 0.3 > risk.risk("sms", 0.0)
+    assert risk.risk("sms", 0.0) > OPTOUT_PRIOR[0]  # the channel's rate rose, and the cell borrows it
+    assert risk.risk("email", 6.0) == OPTOUT_PRIOR[0]
+    assert OptoutRisk.from_data(risk.to_data()).risk("sms", 6.0) == risk.risk("sms", 6.0)
