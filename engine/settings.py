@@ -134,7 +134,7 @@ class DecisionSettings:
     response_value: NonNegative = 0.0  # value of a response that brings no promise, in base currency
     # what an opt-out or a dispute costs, in payments of the account's stake (balance × payment
     # share): a contact's value is net of its learned risk (models.contact.OptoutRisk) times this
-    optout_loss: NonNegative = 2.0
+    optout_loss: NonNegative = 1.0
     seed: int = 0  # exploration is seeded by (seed, account, now): replays decide the same
     digital_failure_boost: NonNegative = 1.0  # call priority × (1 + this) after a failed digital contact
     # Monte-Carlo draws of the exploration noise for each decision's logged propensity (0: off)
