@@ -48,6 +48,7 @@ bench: setup bench-tools  ## speed and quality benchmarks; results in benchmarks
 	$(BIN)/python -m benchmarks.run --sched $(SCHED)
 	[ "$(SCHED)" = fair ] || $(BIN)/python -m benchmarks.sched
 	$(BIN)/python -m benchmarks.sim --identity
+	$(BIN)/python -m benchmarks.sim.worlds --quick
 
 faults: setup  ## crash the dataflow 20x, the API 5x, restart Redis; the run must end as a clean one
 	$(BIN)/python -m benchmarks.faults

@@ -170,9 +170,15 @@ def run(p: Plan, engine_ref: str | None = None) -> dict[str, Any]:
                 fp = footprint.FootprintPlan(stages=p.footprint_stages, dialer_sizes=p.dialer_sizes,
                                              dialer_segment_s=p.dialer_segment_s, load_cores=pin["load"])
                 results["footprint"] = footprint.run(st, fp, pin, src, log)
-        except Exception:
+        except Exception as exc:
             st.keep_logs(RESULTS / "logs")
             print(f"failed; process logs kept in {RESULTS / 'logs'}", file=sys.stderr)
+            # what was measured before the failure is kept (a late stage failing cost two
+            # 25-minute runs their every figure)
+            results["failed"] = f"{type(exc).__name__}: {exc}"
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            (RESULTS / "speed-partial.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+            print(f"the stages measured before it: {RESULTS / 'speed-partial.json'}", file=sys.stderr)
             raise
     results["loadavg_after"] = loadavg()
     results["elapsed_s"] = round(time.monotonic() - started, 1)

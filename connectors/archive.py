@@ -61,6 +61,7 @@ class ArchiveWriter:
     PRUNE_EVERY_MS = 3_600_000
     FLUSH_S = 0.25  # a shard's entries are written at most this long after they were read
     FLUSH_ROWS = 4096  # or once this many wait
+    CACHE_KIB = 16384  # page cache per shard's file
 
     def __init__(self, directory: str | Path, retention_s: float) -> None:
         self.directory = Path(directory)
@@ -80,6 +81,10 @@ class ArchiveWriter:
             # a commit survives a crash of the process; a power cut may lose the last ones,
             # which the writer's start finds behind the log and archives again (backfill)
             db.execute("PRAGMA synchronous=NORMAL")
+            # entries are clustered by account, so appends land all over the file: with the
+            # default 2 MB page cache most of them read a page first (py-spy: pread64 was 9% of
+            # the dataflow's time at 5,000 events/s)
+            db.execute(f"PRAGMA cache_size=-{self.CACHE_KIB}")
             db.executescript(_SCHEMA)
             self._db[shard] = db
         return db
