@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 from benchmarks.sim.audit import Auditor
 from benchmarks.sim.catalog import Catalog
 from benchmarks.sim.contact import Contact
-from benchmarks.sim.policies.base import Audited, agent_calls_per_day, at_local, pairs
+from benchmarks.sim.policies.base import Audited, at_local, pairs, plan_with_call_centre
 
 CARRIERS = ("c1", "c2", "c3")
 CALLS = ("voice", "ivr")
@@ -273,16 +273,7 @@ class Adaptive(Audited):
             self.docs[doc["account_id"]] = doc
             self.zones.setdefault(doc["account_id"], ZoneInfo(doc["timezone"]))
         live = [doc for doc in docs if doc["balance"] > 0]
-        first = {doc["account_id"]: b for doc in live if (b := self._best(doc, now, True)) is not None}
-        calls = sorted((b for b in first.values() if b[1].channel == "voice"), key=lambda b: -b[0])
-        keep = {b[1].account_id for b in calls[: agent_calls_per_day(len(docs))]}
-        plan = []
-        for aid, (_ev, c) in first.items():
-            if c.channel != "voice" or aid in keep:
-                plan.append(c)
-            elif (other := self._best(self.docs[aid], now, voice=False)) is not None:
-                plan.append(other[1])
-        return plan
+        return plan_with_call_centre(live, lambda doc, voice: self._best(doc, now, voice), len(docs))
 
     def confirm(self, c: Contact, now: datetime, unposted: list[dict[str, Any]], touched: bool) -> bool:
         d = self.debtors[c.account_id]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +27,25 @@ AGENT_CALL_SHARE = 0.08  # agent calls a day, as a share of the portfolio: the c
 def agent_calls_per_day(accounts: int) -> int:
     """Every policy has the same call centre: this many agent (`voice`) calls a day."""
     return int(AGENT_CALL_SHARE * accounts)
+
+
+Best = Callable[[dict[str, Any], bool], "tuple[float, Contact] | None"]  # (doc, voice) -> (value, contact)
+
+
+def plan_with_call_centre(live: list[dict[str, Any]], best: Best, accounts: int) -> list[Contact]:
+    """Each account's best contact; the call centre's agent calls go to the accounts where a
+    call is worth most, and the others get their best contact without one."""
+    docs = {doc["account_id"]: doc for doc in live}
+    first = {aid: b for aid, doc in docs.items() if (b := best(doc, True)) is not None}
+    calls = sorted((b for b in first.values() if b[1].channel == "voice"), key=lambda b: -b[0])
+    keep = {b[1].account_id for b in calls[: agent_calls_per_day(accounts)]}
+    out = []
+    for aid, (_ev, c) in first.items():
+        if c.channel != "voice" or aid in keep:
+            out.append(c)
+        elif (other := best(docs[aid], False)) is not None:
+            out.append(other[1])
+    return out
 
 
 class Policy(ABC):

@@ -12,7 +12,7 @@ from benchmarks.sim.audit import Auditor
 from benchmarks.sim.catalog import Catalog
 from benchmarks.sim.contact import Contact
 from benchmarks.sim.dynamics import PAY_NOW, World
-from benchmarks.sim.policies.base import Audited, agent_calls_per_day, at_local, pairs
+from benchmarks.sim.policies.base import Audited, at_local, pairs, plan_with_call_centre
 from benchmarks.sim.world import CALLS
 
 CARRIERS = ("c1", "c2", "c3")
@@ -87,16 +87,5 @@ class Oracle(Audited):
         return None
 
     def morning(self, day: int, now: datetime, docs: list[dict[str, Any]]) -> list[Contact]:
-        """Each account's best contact; the call centre's agent calls go to the accounts where
-        a call is worth most, and the others get their best contact without one."""
-        live = {doc["account_id"]: doc for doc in docs if doc["balance"] > 0}
-        first = {aid: b for aid, doc in live.items() if (b := self.best(doc, now)) is not None}
-        calls = sorted((b for b in first.values() if b[1].channel == "voice"), key=lambda b: -b[0])
-        keep = {b[1].account_id for b in calls[: agent_calls_per_day(len(docs))]}
-        out = []
-        for aid, (_ev, c) in first.items():
-            if c.channel != "voice" or aid in keep:
-                out.append(c)
-            elif (other := self.best(live[aid], now, voice=False)) is not None:
-                out.append(other[1])
-        return out
+        live = [doc for doc in docs if doc["balance"] > 0]
+        return plan_with_call_centre(live, lambda doc, voice: self.best(doc, now, voice), len(docs))
