@@ -10,17 +10,19 @@ and commit included). Medians of `--reps`.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import pickle
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from connectors.held import HeldLessons
+from engine.flow.learner import Learner
+from engine.metrics import Metrics
 from models.attribution import Example
 from models.contact import ContactModels
-from models.learner import HeapPending, Lesson, OrderedLearner
+from models.learner import HeapPending, Lesson, OrderedLearner, Pending
 
 X_KEYS = (
     "acct_resp",
@@ -48,40 +50,30 @@ def lesson(i: int) -> Lesson:
     return Lesson.of_example(e, float(i))
 
 
-def epoch_heap(held: int, per_epoch: int, reps: int) -> list[float]:
-    learner = OrderedLearner(ContactModels(), (0,), pending=HeapPending())
+def epoch_times(
+    pending: Pending, held: int, per_epoch: int, reps: int, snapshot: Callable[[Learner], bytes]
+) -> list[float]:
+    """Seconds of each epoch: `per_epoch` lessons in, as many learned, then the snapshot."""
+    learner = Learner(OrderedLearner(ContactModels(), (0,), pending=pending), Metrics())
     for i in range(held):
-        learner.add(lesson(i))
+        learner.learner.add(lesson(i))
+    snapshot(learner)
     out, nxt = [], held
     for _ in range(reps):
         arriving = [lesson(nxt + i) for i in range(per_epoch)]  # made outside the timing
         nxt += per_epoch
         t = time.perf_counter()
         for one in arriving:
-            learner.add(one)
-        learner.pending.pop_until(float(nxt - held))
-        pickle.dumps(learner)
+            learner.learner.add(one)
+        learner.learner.pending.pop_until(float(nxt - held))
+        snapshot(learner)
         out.append(time.perf_counter() - t)
     return out
 
 
-def epoch_store(held: int, per_epoch: int, reps: int, path: Path) -> list[float]:
-    store = HeldLessons(path)
-    learner = OrderedLearner(ContactModels(), (0,), pending=store)
-    for i in range(held):
-        learner.add(lesson(i))
-    store.flush()
-    out, nxt = [], held
-    for _ in range(reps):
-        arriving = [lesson(nxt + i) for i in range(per_epoch)]  # made outside the timing
-        nxt += per_epoch
-        t = time.perf_counter()
-        for one in arriving:
-            learner.add(one)
-        learner.pending.pop_until(float(nxt - held))
-        pickle.dumps((store.flush(), dataclasses.replace(learner, pending=None)))
-        out.append(time.perf_counter() - t)
-    return out
+def whole(learner: Learner) -> bytes:
+    """How the learner was snapshotted before the held store: with every held lesson."""
+    return pickle.dumps(learner.learner)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -97,8 +89,10 @@ def main(argv: list[str] | None = None) -> None:
     print("| ---: | ---: | ---: | --- |")
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(v) for v in args.held.split(",")):
-            heap = epoch_heap(n, args.per_epoch, args.reps)
-            store = epoch_store(n, args.per_epoch, args.reps, Path(tmp) / f"held-{n}.db")
+            heap = epoch_times(HeapPending(), n, args.per_epoch, args.reps, whole)
+            store = epoch_times(
+                HeldLessons(Path(tmp) / f"held-{n}.db"), n, args.per_epoch, args.reps, Learner.snapshot
+            )
             print(
                 f"| {n:,} | {statistics.median(heap) * 1e3:.1f} / {max(heap) * 1e3:.1f} | "
                 f"{statistics.median(store) * 1e3:.1f} / {max(store) * 1e3:.1f} | |"

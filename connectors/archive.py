@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 # the kinds of log record a timeline shows: events, decisions, cancels, waits
@@ -52,6 +53,13 @@ def shard_file(directory: Path, shard: int) -> Path:
     return directory / f"timeline-{shard:03d}.sqlite3"
 
 
+@dataclass
+class _Waiting:
+    rows: list[Row]
+    last_id: str  # the newest entry read
+    since: float  # when the first of them was read (monotonic)
+
+
 class ArchiveWriter:
     """The dataflow's side: appends a shard's entries and moves its frontier, one transaction
     per call. Appending an entry again (a replay after a crash) changes nothing, and the
@@ -69,9 +77,7 @@ class ArchiveWriter:
         self.retention_ms = int(retention_s * 1000)
         self._db: dict[int, sqlite3.Connection] = {}
         self._pruned_at: dict[int, int] = {}
-        self._held: dict[int, list[Row]] = {}  # read, not written yet
-        self._last: dict[int, str] = {}  # the last entry id read of each shard with entries held
-        self._since: dict[int, float] = {}  # when the oldest of them was read (monotonic)
+        self._waiting: dict[int, _Waiting] = {}  # per shard, what was read and not written yet
 
     def _conn(self, shard: int) -> sqlite3.Connection:
         db = self._db.get(shard)
@@ -101,29 +107,27 @@ class ArchiveWriter:
         events a second, one commit per shard per read cost the dataflow 15% of its time);
         until then the log's tail past the frontier shows them, and a crash leaves them to
         the next start's backfill."""
-        held = self._held.setdefault(shard, [])
-        held.extend(rows)
-        before = self._last.get(shard)
-        self._last[shard] = last_id if before is None else max(before, last_id, key=entry_key)
-        now = time.monotonic()
-        self._since.setdefault(shard, now)
-        if len(held) >= self.FLUSH_ROWS or now - self._since[shard] >= self.FLUSH_S:
+        w = self._waiting.get(shard)
+        if w is None:
+            w = self._waiting[shard] = _Waiting([], last_id, time.monotonic())
+        w.rows.extend(rows)
+        w.last_id = max(w.last_id, last_id, key=entry_key)
+        if len(w.rows) >= self.FLUSH_ROWS or time.monotonic() - w.since >= self.FLUSH_S:
             self._write(shard)
 
     def flush(self) -> None:
-        for shard in list(self._last):
+        for shard in list(self._waiting):
             self._write(shard)
 
     def tick(self) -> None:
         """Write what has waited `FLUSH_S` (the reader calls it on every poll, idle or not)."""
-        if self._since:
-            now = time.monotonic()
-            for shard in [s for s, t in self._since.items() if now - t >= self.FLUSH_S]:
-                self._write(shard)
+        now = time.monotonic()
+        for shard in [s for s, w in self._waiting.items() if now - w.since >= self.FLUSH_S]:
+            self._write(shard)
 
     def _write(self, shard: int) -> None:
-        rows, last_id = self._held.pop(shard, []), self._last.pop(shard)
-        self._since.pop(shard, None)
+        w = self._waiting.pop(shard)
+        rows, last_id = w.rows, w.last_id
         db = self._conn(shard)
         ms, seq = entry_key(last_id)
         db.execute("BEGIN")

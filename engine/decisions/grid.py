@@ -199,7 +199,7 @@ def score(grids: Sequence[Grid], scorer: Scorer, settings: Settings) -> Scores:
         [
             [p.resp for p in pairs],
             [p.pay for p in pairs],
-            [p.cost for g in grids for p in g.pairs] if not loss else _costs(grids, scorer, share * loss),
+            [p.cost for p in pairs] if not loss else _costs(grids, scorer, share * loss),
             [g.balance * share for g in grids for _p in g.pairs],
         ]
     )
