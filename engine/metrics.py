@@ -38,6 +38,7 @@ DECISION_BUCKETS = (
 # how late the event loop runs a timer: the longest one step of work held it (goal: ~5 ms)
 LOOP_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 LOOP_PROBE_S = 0.05
+READY_PROBE_S = 5.0
 SLICE_KINDS = ("validate", "decide", "events", "accounts")
 CONFIRM_RESULTS = (
     "sent", "promise", "payment", "optout", "dispute", "direct_contact", "cancelled", "expired", "released",
@@ -92,8 +93,28 @@ BASE_RULES = (
 )
 
 
+class Readiness:
+    """The readiness probe's view as series (alerts need a series, not a status code), kept
+    current by the API's watch_readiness; livemin/livemax: a dead worker's value does not linger."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.ready = Gauge(
+            "cadencia_ready",
+            f"1 while the process would answer /readyz with 200 (checked every {READY_PROBE_S:g} s).",
+            registry=registry,
+            multiprocess_mode="livemin",
+        )
+        self.flow_backlog = Gauge(
+            "cadencia_flow_backlog_seconds",
+            "Age of the oldest accepted event the dataflow has not applied yet (0 when caught up).",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+
+
 class Metrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, serving: bool = True) -> None:
+        """`serving`: the metrics of an API process (False in the dataflow's)."""
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.decision_duration = Histogram(
@@ -179,6 +200,15 @@ class Metrics:
         self.model_version = Gauge(
             "cadencia_model_version", "Published model version in use.", registry=r, multiprocess_mode="max"
         )
+        self.model_published = Gauge(
+            "cadencia_model_published_timestamp_seconds",
+            "When (wall clock, Unix seconds) the model version in use was published; 0 before the first.",
+            registry=r,
+            multiprocess_mode="max",
+        )
+        # the API processes' readiness; not in the dataflow's process, whose 0 would pull the
+        # multiprocess minimum down
+        self.readiness = Readiness(r) if serving else None
 
     def preinitialise(self, carriers: tuple[str, ...] = (), prior_asr: float = 0.0) -> None:
         for endpoint in ENDPOINTS:
@@ -203,6 +233,7 @@ class Metrics:
             self.carrier_answer_ratio.labels(carrier, "all").set(prior_asr)
             self.carrier_breaker_open.labels(carrier, "all").set(0)
         self.model_version.set(0)
+        self.model_published.set(0)
 
 
 async def watch_event_loop(metrics: Metrics, interval_s: float = LOOP_PROBE_S) -> None:

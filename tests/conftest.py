@@ -3,7 +3,10 @@ and the dataflow as a real process. Nothing is mocked."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -287,3 +290,33 @@ def cadencia_argv(config_path: Path, redis_url: str, data_dir: Path | str, *extr
         str(data_dir),
         *extra,
     ]
+
+
+@contextlib.contextmanager
+def cadencia_run(config_path, redis_url, *extra):
+    """`cadencia run --no-demo` as a user starts it: yields (base URL, dataflow pid), then
+    stops it with Ctrl-C."""
+    proc = subprocess.Popen(
+        cadencia_argv(config_path, redis_url, tempfile.mkdtemp(prefix="cadencia-data-"), *extra),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # started as a non-interactive shell starts a background job (SIGINT ignored): the
+        # SIGINT below must stop it all the same
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        url, flow_pid = None, None
+        for line in proc.stdout:
+            if m := re.search(r"dataflow pid (\d+)", line):
+                flow_pid = int(m.group(1))
+            if m := re.search(r"serving on (http://\S+)", line):
+                url = m.group(1)
+                break
+        assert url and flow_pid, "cadencia run did not say where it serves"
+        yield url, flow_pid
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(20)
+        proc.stdout.close()

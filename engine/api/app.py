@@ -34,7 +34,7 @@ from engine.errors import Conflict, Invalid, NotFound
 from engine.gateways.ingest import ingest_events
 from engine.gateways.webhooks import routes as webhook_routes
 from engine.http import by_method, endpoint, fast_lane, json_response, read_body
-from engine.metrics import Metrics, exposition, watch_event_loop
+from engine.metrics import READY_PROBE_S, Metrics, exposition, watch_event_loop
 from engine.settings import MoneySettings, Settings
 from engine.wire import (
     Account,
@@ -454,6 +454,7 @@ class Api:
         and its version number."""
         version = self.models.scorer.version
         self.metrics.model_version.set(int(version.rsplit("-", 1)[1]) if version[-1:].isdigit() else 0)
+        self.metrics.model_published.set(self.models.published_at)
         router = self.models.scorer.router
         by_carrier: dict[str, list[float]] = {}
         for (carrier, network), asr in router.asr_table(router.clock()).items():
@@ -500,6 +501,22 @@ class Api:
 
     async def healthz(self, _request: Request) -> Response:
         return PlainTextResponse("ok")
+
+    async def watch_readiness(self, interval_s: float = READY_PROBE_S) -> None:
+        """Keep `cadencia_ready` and `cadencia_flow_backlog_seconds` current: /readyz's three
+        checks (Redis, models, the dataflow's lag), two Redis round trips every `interval_s`."""
+        while True:
+            lag = None
+            if await self.store.ping():
+                with contextlib.suppress(StoreUnavailable):
+                    lag = await self.store.flow_lag(int(time.time() * 1000))
+            gauges = self.metrics.readiness
+            if gauges is not None:
+                if lag is not None:
+                    gauges.flow_backlog.set(lag)
+                caught_up = lag is not None and lag <= self.settings.flow.lag_limit_s
+                gauges.ready.set(caught_up and self.models.loaded)
+            await asyncio.sleep(interval_s)
 
     async def readyz(self, _request: Request) -> Response:
         checks: dict[str, Any] = {"redis": await self.store.ping(), "models": self.models.loaded}
@@ -663,6 +680,7 @@ def build_app(
             log.warning("no [auth.tokens] configured: authentication is OFF (local development)")
         task = asyncio.create_task(api.models.follow(store, api.carrier_gauges)) if follow_models else None
         watch = asyncio.create_task(watch_event_loop(metrics))
+        readiness = asyncio.create_task(api.watch_readiness())
         # Start-up objects live forever: keep them out of the collector's full passes, which
         # otherwise pause a busy worker for tens of milliseconds (LIMITS.md).
         gc.collect()
@@ -671,6 +689,7 @@ def build_app(
             yield
         finally:
             watch.cancel()
+            readiness.cancel()
             if task:
                 task.cancel()
             await store.close()

@@ -21,6 +21,7 @@ class ModelHolder:
         self.routing = routing or RouterConfig()
         self.loaded = False  # a first look at Redis succeeded
         self.examples_learned = 0  # of the model served
+        self.published_at = 0.0  # wall-clock time the served version was published (0: none yet)
         self.wake = asyncio.Event()  # set: look now (readiness saw a newer version published)
 
     async def refresh(self, store: RedisStore) -> bool:
@@ -35,6 +36,7 @@ class ModelHolder:
         # plain data (models/contact.py), never code: whoever can write to Redis cannot run any here
         self.scorer = scorer_from_data(loads_data(meta[b"data"]), version.decode(), self.routing)
         self.examples_learned = int(meta.get(b"examples_learned", b"0"))
+        self.published_at = float(meta.get(b"published_at", b"0"))
         log.info("model %s loaded", self.scorer.version)
         return True
 

@@ -49,7 +49,7 @@ def build_flow(
     """The dataflow on Redis at `url`; tests swap the source and sinks for Bytewax's
     `TestingSource` / `TestingSink` and keep every step in between. `held_path` is the
     learner's store of held lessons (beside the recovery store; None: in memory)."""
-    metrics = metrics or Metrics()
+    metrics = metrics or Metrics(serving=False)
     keys = K.Keys(settings.redis.shards)
     shards = tuple(range(keys.shards))
 

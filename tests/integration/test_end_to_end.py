@@ -3,19 +3,17 @@ decision changes. And the README's main job, `cadencia run`, on its embedded def
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, account, cadencia_argv, wait_until
+from tests.conftest import ROOT, account, cadencia_run, wait_until
 
 MORNING = "2026-03-0{day}T08:00:00-06:00"
 
@@ -111,36 +109,6 @@ def test_cadencia_run_embedded_default(tmp_path):
     rows = [line.split() for line in out.stdout.splitlines() if line[:4].strip().isdigit()]
     assert len(rows) == 4
     assert rows[-1][-1] != "m-000000"  # the model learned and was picked up
-
-
-@contextlib.contextmanager
-def cadencia_run(config_path, redis_url, *extra):
-    """`cadencia run --no-demo` as a user starts it: yields (base URL, dataflow pid), then
-    stops it with Ctrl-C."""
-    proc = subprocess.Popen(
-        cadencia_argv(config_path, redis_url, tempfile.mkdtemp(prefix="cadencia-data-"), *extra),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        # started as a non-interactive shell starts a background job (SIGINT ignored): the
-        # SIGINT below must stop it all the same
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-    )
-    try:
-        url, flow_pid = None, None
-        for line in proc.stdout:
-            if m := re.search(r"dataflow pid (\d+)", line):
-                flow_pid = int(m.group(1))
-            if m := re.search(r"serving on (http://\S+)", line):
-                url = m.group(1)
-                break
-        assert url and flow_pid, "cadencia run did not say where it serves"
-        yield url, flow_pid
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(20)
-        proc.stdout.close()
 
 
 @pytest.mark.slow
