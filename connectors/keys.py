@@ -25,6 +25,11 @@ SEEN_WINDOW = ":ez"  # zset: event ids applied, by event time, kept for the dedu
 ROUTE_TAG = "{rt}"  # carrier rate counters and probe slots: one slot, read by every route
 
 
+def results(day: str) -> str:
+    """One day's results report (hash): cell (JSON of its dimensions) -> totals (JSON)."""
+    return f"{PREFIX}:results:{day}"
+
+
 def model(version: str) -> str:
     """One published model: its data and how it came to be (hash)."""
     return f"{PREFIX}:{MODEL_TAG}:model:v:{version}"

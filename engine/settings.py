@@ -163,6 +163,8 @@ class FlowSettings:
     # event-time order; a carrier's breaker reacts this much (plus an epoch) after the failures
     reorder_s: NonNegative = 2.0
     model_retention_days: PositiveFloat = 30.0  # every published model version is kept this long
+    # a day of the results report (GET /v1/reports/results) is kept this long after its last change
+    results_retention_days: PositiveFloat = 400.0
 
 
 @dataclass(frozen=True)

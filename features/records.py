@@ -61,6 +61,7 @@ class AccountRecord:
     owed: float = 0.0  # the balance in the account's own currency
     # (id, type, channels) of every contact point: what a call campaign's priority needs
     points: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    rate: float = 1.0  # one unit of the account's currency in the base currency (its amounts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,10 @@ class DecisionRecord:
     # a dialer's lead: it teaches something only once the dialer reports the call
     lease: bool = False
     propensity: float | None = None  # of this action under the exploration noise, for off-policy evaluation
+    # what the results report groups it by (features/results.py)
+    carrier: str | None = None
+    campaign: str | None = None  # a dialer's lead: the campaign it came from
+    cost: float = 0.0  # as the engine priced the contact, in the base currency
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,7 @@ class Open:
     response_closed: bool = False
     reported: bool = False  # an outcome of this contact arrived (what a lease needs to count)
     lost: bool = False  # an opt-out or a dispute followed it within its window
+    delivered: bool = False  # a message delivered or read, a call answered (the results report)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,19 @@ def _target(state: Attribution, event: Event) -> Open | None:
     return max(candidates, key=lambda o: o.decision.send_at, default=None)
 
 
+def reached(event: Event) -> bool:
+    """The contact reached the debtor's device or line: delivered, read, answered."""
+    if event.type == "message":
+        return event.status in ("delivered", "read")
+    return event.type == "call" and event.status == "answered"
+
+
+def answered(state: Attribution, event: Event) -> Open | None:
+    """The open decision `event` answers, as `step` finds it (after closing what `event`'s
+    time closes)."""
+    return _target(_close(state, event.ts)[0], event)
+
+
 def step(state: Attribution, record: Record) -> tuple[Attribution, list[Example]]:
     if isinstance(record, CancelRecord):
         if record.decision_id not in state.open:
@@ -138,9 +152,12 @@ def step(state: Attribution, record: Record) -> tuple[Attribution, list[Example]
     responded = target.responded or (outcome.response and in_response_window)
     paid = target.paid or outcome.pay
     lost = target.lost or record.type in ("optout", "dispute")
-    if (responded, paid, True, lost) == (target.responded, target.paid, target.reported, target.lost):
+    delivered = target.delivered or reached(record)
+    if (responded, paid, True, lost, delivered) == (
+        target.responded, target.paid, target.reported, target.lost, target.delivered
+    ):
         return state, examples
-    updated = replace(target, responded=responded, paid=paid, reported=True, lost=lost)
+    updated = replace(target, responded=responded, paid=paid, reported=True, lost=lost, delivered=delivered)
     return replace(state, open={**state.open, target.decision.decision_id: updated}), examples
 
 

@@ -1,6 +1,8 @@
-"""Published models and the dataflow's progress, as the API reads them."""
+"""Published models, the dataflow's progress and the results it sums, as the API reads them."""
 
 from __future__ import annotations
+
+import orjson
 
 from connectors import keys as K
 from connectors.store.base import Command, StoreBase, _pairs
@@ -49,3 +51,11 @@ class ModelsStore(StoreBase):
                 ms = int(rows[0][0].split(b"-")[0])
                 lag = max(lag, (now_ms - ms) / 1000.0)
         return lag
+
+    async def results(self, days: list[str]) -> dict[str, dict[tuple[str, ...], list[float]]]:
+        """The results report's totals of each day (written by engine/flow/results.py)."""
+        out: dict[str, dict[tuple[str, ...], list[float]]] = {}
+        for day, flat in zip(days, await self._run([("HGETALL", K.results(d)) for d in days]), strict=True):
+            if flat:
+                out[day] = {tuple(orjson.loads(f)): orjson.loads(v) for f, v in _pairs(flat).items()}
+        return out

@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from connectors.store import OutcomeUnknown, RedisStore, StoreUnavailable, log_json, partly_applied
 from connectors.store.decisions import made_of
-from engine.api import openapi
+from engine.api import openapi, reports
 from engine.api.model_sync import ModelHolder
 from engine.calls.campaigns import Campaign, CampaignBook, Enrolment, enrol
 from engine.calls.dialer import next_leads
@@ -52,6 +52,7 @@ from engine.wire import (
     within,
 )
 from features.records import AccountRecord, CancelRecord
+from models import results
 from models.carriers import prior_mean
 from models.contact import loads_data
 
@@ -251,6 +252,24 @@ class Api:
             out.append({"kind": kind, "at": iso(e.get("ts")), **e})
         out.sort(key=lambda e: e.get("ts") or 0.0)
         return json_response({"account_id": account_id, "entries": out, "complete": timeline.complete})
+
+    # --- reports ----------------------------------------------------------------------------
+
+    async def results_report(self, request: Request) -> Response:
+        query = reports.parse(dict(request.query_params), request.headers.get("accept", ""))
+        rows, totals = results.report(await self.store.results(query.days), query.by)
+        if query.csv:
+            return Response(reports.to_csv(rows, query.by), media_type="text/csv; charset=utf-8")
+        return json_response(
+            {
+                "from": query.start.isoformat(),
+                "to": query.end.isoformat(),
+                "by": list(query.by),
+                "currency": self.settings.money.currency,
+                "rows": rows,
+                "totals": totals,
+            }
+        )
 
     # --- decisions --------------------------------------------------------------------------
 
@@ -609,6 +628,7 @@ def _upsert(a: Account, money: MoneySettings) -> tuple[str, bytes, AccountRecord
             _segment(a.attributes),
             a.balance,
             tuple((p.id, p.type, p.channels) for p in a.contact_points),
+            money.to_base(1.0, a.currency),
         ),
     )
 
@@ -670,6 +690,7 @@ def build_app(
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
         Route("/v1/models/{version}", ep(api.get_model, READ), methods=["GET"]),
+        Route("/v1/reports/results", ep(api.results_report, READ), methods=["GET"]),
         Route("/openapi.json", api.openapi_json, methods=["GET"]),
         *webhook_routes(settings, store, metrics),
     ]

@@ -22,6 +22,7 @@ from engine.wire import (
     EventIn,
     RouteRequest,
 )
+from models.results import DIMENSIONS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 _ID = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NO_SPACE.replace("]+$", "/]+$")}
@@ -361,6 +362,40 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
                 "summary": "A published model version: when, from how many examples, and its weights",
                 "security": bearer,
                 "responses": _responses(json_ok, 401, 404, 503),
+            }
+        },
+        "/v1/reports/results": {
+            "get": {
+                "summary": "Contacts, deliveries, engagement, promises, payments, opt-outs, cost and net "
+                "by day x channel x template x segment x carrier x campaign (the dimensions in `by`), "
+                "from totals the dataflow keeps; days are the debtors' local dates",
+                "security": bearer,
+                "parameters": [
+                    _query("from", {"type": "string", "format": "date"}, required=True),
+                    _query("to", {"type": "string", "format": "date"}, required=True),
+                    _query(
+                        "by",
+                        {
+                            "type": "string",
+                            "pattern": f"^({'|'.join(DIMENSIONS)})(,({'|'.join(DIMENSIONS)}))*$",
+                            "default": "day,channel",
+                        },
+                    ),
+                    _query("format", {"type": "string", "enum": ["json", "csv"], "default": "json"}),
+                ],
+                "responses": _responses(
+                    {
+                        "description": "ok",
+                        "content": {
+                            "application/json": {"schema": {"type": "object"}},
+                            "text/csv": {"schema": {"type": "string"}},
+                        },
+                    },
+                    401,
+                    403,
+                    422,
+                    503,
+                ),
             }
         },
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},

@@ -103,7 +103,7 @@ async def next_leads(
             decision_id = new_decision_id(store.keys.shard(account.account_id))
             answer, reservation = contact_answer(
                 decision_id, account, contact, scorer, settings, now, row, lease=True,
-                lock_now=settings.clock.lock_time(now),
+                lock_now=settings.clock.lock_time(now), campaign=req.campaign,
             )
             leases.append((answer, dataclasses.replace(reservation, campaign=req.campaign)))
         try:

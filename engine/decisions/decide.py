@@ -397,9 +397,10 @@ def contact_answer(
     row: AccountRow,
     lease: bool = False,
     lock_now: float | None = None,
+    campaign: str | None = None,
 ) -> tuple[dict[str, Any], Reservation]:
-    """`lease`: a dialer's lead, held for the lease's minutes rather than a reservation's.
-    `lock_now`: the time the lock starts from (default `now`)."""
+    """`lease`: a dialer's lead (from `campaign`), held for the lease's minutes rather than a
+    reservation's. `lock_now`: the time the lock starts from (default `now`)."""
     d = settings.decisions
     expires = c.send_at + (d.lease_minutes if lease else d.reservation_minutes) * 60
     deadline = c.send_at + settings.decisions.attribution_hours * 3600
@@ -419,6 +420,9 @@ def contact_answer(
         x=c.x,
         lease=lease,
         propensity=c.propensity,
+        carrier=c.carrier,
+        campaign=campaign,
+        cost=round(c.cost, 6),
     )
     answer = {
         "decision_id": decision_id,

@@ -10,7 +10,7 @@ from engine.settings import Settings
 from features import account as features
 from features.pickling import fast_pickling
 from features.records import AccountRecord, CancelRecord, ClockRecord, DecisionRecord, Event
-from models import attribution, carriers
+from models import attribution, carriers, results
 from models.attribution import Example
 from models.eventtime import learn_at_example
 from models.learner import Lesson
@@ -36,7 +36,7 @@ def account_step(settings: Settings):
 
     def step(state: AccountState | None, item: LogItem):
         if isinstance(item.record, ClockRecord):  # no account's: only its log position counts
-            return None, (FeatureWrite("", item.shard, item.entry_id, item.accepted_at, False, None), [])
+            return None, (FeatureWrite("", item.shard, item.entry_id, item.accepted_at, False, None), [], [])
         if state is None:
             state = AccountState(features.AccountFeatures(), attribution.Attribution(), {})
         record = item.record
@@ -47,6 +47,7 @@ def account_step(settings: Settings):
         upload = isinstance(record, AccountRecord)
         account = record if upload else state.account
         networks = record.networks if upload else state.networks
+        report = results.contributions(state.attribution, attr, record, account, feats.timezone)
         failed_at = digital_failure(state.digital_failed_at, record, examples)
         lessons = [Lesson.of_example(e, learn_at_example(e.closes_at, lateness, reorder)) for e in examples]
         if isinstance(record, Event) and record.carrier is not None:
@@ -77,7 +78,7 @@ def account_step(settings: Settings):
             getattr(record, "ts", None),
             feats,
         )
-        return AccountState(feats, attr, networks, failed_at, account), (write, lessons)
+        return AccountState(feats, attr, networks, failed_at, account), (write, lessons, report)
 
     return step
 

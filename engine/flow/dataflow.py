@@ -27,6 +27,7 @@ from connectors.store.log import LogItem, Progress
 from engine.flow.accounts import account_step
 from engine.flow.learner import Learner, restore
 from engine.flow.queues import CampaignQueues, _broadcast, _for_queues
+from engine.flow.results import DayResults, ResultsSink
 from engine.flow.sinks import FeatureSink, ModelSink, QueueSink
 from engine.flow.source import LogSource
 from engine.metrics import Metrics
@@ -45,6 +46,7 @@ def build_flow(
     model_sink: Any = None,
     queue_sink: Any = None,
     held_path: Path | None = None,
+    results_sink: Any = None,
 ) -> Dataflow:
     """The dataflow on Redis at `url`; tests swap the source and sinks for Bytewax's
     `TestingSource` / `TestingSink` and keep every step in between. `held_path` is the
@@ -69,6 +71,11 @@ def build_flow(
     updated = op.key_rm("unkey", op.stateful_map("account", by_account, account_step(settings)))
     writes = op.map("feature_writes", updated, lambda u: u[0])
     op.output("features", writes, feature_sink or FeatureSink(url, keys, metrics))
+
+    report = op.key_on("by_day", op.flat_map("report", updated, lambda u: u[2]), lambda c: c[0][0])
+    totals = op.key_rm("unkey_days", op.stateful_batch("results", report, DayResults))
+    retention = int(settings.flow.results_retention_days * 86400)
+    op.output("results_out", totals, results_sink or ResultsSink(url, retention))
 
     lessons = op.flat_map("lessons", updated, lambda u: u[1])
     to_learn = op.key_on(

@@ -20,6 +20,7 @@ from engine.metrics import Metrics
 from features.records import AccountRecord, DecisionRecord, Event, ExpireRecord
 from models.contact import loads_data
 from models.learner import Publication
+from models.results import MEASURES
 from tests.conftest import FlowProcess, account, wait_until
 
 T0 = 1_772_463_600.0  # 2026-03-02T15:00:00Z
@@ -65,7 +66,7 @@ def test_flow_steps_with_bytewax_testing_tools(settings):
         item(ExpireRecord("d-000-aaaaaaaaaaaa", "A", T0 + 3600)),
         item(ExpireRecord("d-000-bbbbbbbbbbbb", "B", T0 + 3600)),
     ]
-    writes, models = [], []
+    writes, models, report = [], [], []
     metrics = Metrics()
     flow = build_flow(
         settings,
@@ -75,8 +76,22 @@ def test_flow_steps_with_bytewax_testing_tools(settings):
         feature_sink=TestingSink(writes),
         model_sink=TestingSink(models),
         queue_sink=TestingSink([]),
+        results_sink=TestingSink(report),
     )
     run_main(flow)
+    # the results report's last totals of each cell: two contacts, A's read and promise
+    cells = {}
+    for totals in report:
+        cells.update({(totals.day, f): v for f, v in totals.cells.items()})
+    summed = [sum(v[i] for v in cells.values()) for i in range(len(MEASURES))]
+    assert dict(zip(MEASURES, summed, strict=True)) | {"cost": 0.0} == {
+        **dict.fromkeys(MEASURES, 0.0),
+        "contacts": 2.0,
+        "deliveries": 1.0,
+        "engaged": 1.0,
+        "promises": 1.0,
+        "promised": 500.0,
+    }
     last = {w.account_id: w.features for w in writes if w.features is not None}
     assert last["A"].events_applied == 2  # two events applied to A
     assert last["A"].channels["sms"][1] > 0  # a response on sms
@@ -124,6 +139,7 @@ def test_a_lease_the_dialer_never_reported_teaches_nothing_and_is_no_attempt(set
         feature_sink=TestingSink(writes),
         model_sink=TestingSink(models),
         queue_sink=TestingSink([]),
+        results_sink=TestingSink([]),
     )
     run_main(flow)
     last = {w.account_id: w.features for w in writes if w.features is not None}
