@@ -59,3 +59,15 @@ class ModelsStore(StoreBase):
             if flat:
                 out[day] = {tuple(orjson.loads(f)): orjson.loads(v) for f, v in _pairs(flat).items()}
         return out
+
+    async def model_index(self, limit: int) -> list[dict[bytes, bytes | str]]:
+        """The newest `limit` published versions, newest first: each one's facts (not its data)."""
+        (flat,) = await self._run([("ZREVRANGE", K.MODEL_INDEX, 0, limit - 1)])
+        versions = [v.decode() for v in flat]
+        fields = ("as_of", "published_at", "examples_learned", "observations_learned", "reason")
+        rows = await self._run([("HMGET", K.model(v), *fields) for v in versions]) if versions else []
+        return [
+            {"version": v, **{f: x for f, x in zip(fields, row, strict=True) if x is not None}}
+            for v, row in zip(versions, rows, strict=True)
+            if row[1] is not None  # expired since the index was read
+        ]

@@ -17,12 +17,13 @@ import msgspec
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from connectors.store import OutcomeUnknown, RedisStore, StoreUnavailable, log_json, partly_applied
 from connectors.store.decisions import made_of
-from engine.api import openapi, reports
+from engine.api import openapi, reports, views
 from engine.api.model_sync import ModelHolder
 from engine.calls.campaigns import Campaign, CampaignBook, Enrolment, enrol
 from engine.calls.dialer import next_leads
@@ -33,7 +34,7 @@ from engine.decisions.settle import Settler
 from engine.errors import Conflict, Invalid, NotFound
 from engine.gateways.ingest import ingest_events
 from engine.gateways.webhooks import routes as webhook_routes
-from engine.http import by_method, endpoint, fast_lane, json_response, read_body
+from engine.http import by_method, endpoint, fast_lane, json_response, read_body, role_of
 from engine.metrics import READY_PROBE_S, Metrics, exposition, watch_event_loop
 from engine.settings import MoneySettings, Settings
 from engine.wire import (
@@ -253,6 +254,46 @@ class Api:
         out.sort(key=lambda e: e.get("ts") or 0.0)
         return json_response({"account_id": account_id, "entries": out, "complete": timeline.complete})
 
+    # --- what the console reads -------------------------------------------------------------
+
+    async def session(self, request: Request) -> Response:
+        """Who the token is: the console shows an admin's controls only to an admin."""
+        token = request.headers.get("authorization", "").partition(" ")[2].strip()
+        role = role_of(self.settings.tokens, token) if self.settings.auth_enabled else "admin"
+        return json_response({"auth": self.settings.auth_enabled, "role": role})
+
+    async def list_campaigns(self, _request: Request) -> Response:
+        campaigns = await self.campaigns.refresh(self.store)
+        out = []
+        for cid, campaign in sorted(campaigns.items()):
+            ready, held = await self.store.queue_sizes(cid)
+            body = {"campaign": cid, **msgspec.to_builtins(campaign), "ready": ready, "held": held}
+            out.append({**body, "enrolment": self._enrolment(cid)})
+        return json_response({"campaigns": out})
+
+    async def get_rules(self, _request: Request) -> Response:
+        return json_response(views.rules(self.settings))
+
+    async def get_carriers(self, _request: Request) -> Response:
+        scorer = self.models.scorer
+        return json_response(views.carriers(self.settings, scorer.router, scorer.version))
+
+    async def list_models(self, _request: Request) -> Response:
+        out = []
+        for row in await self.store.model_index(50):
+            out.append(
+                {
+                    "version": row["version"],
+                    "published_at": iso(float(row["published_at"])),
+                    "as_of": iso(float(row["as_of"])) if "as_of" in row else None,
+                    "examples_learned": int(row.get("examples_learned", b"0")),
+                    "observations_learned": int(row.get("observations_learned", b"0")),
+                    "reason": row["reason"].decode() if isinstance(row.get("reason"), bytes) else None,
+                    "serving": row["version"] == self.models.scorer.version,
+                }
+            )
+        return json_response({"serving": self.models.scorer.version, "models": out})
+
     # --- reports ----------------------------------------------------------------------------
 
     async def results_report(self, request: Request) -> Response:
@@ -275,9 +316,7 @@ class Api:
 
     async def decide(self, request: Request) -> Response:
         started = time.perf_counter()
-        reqs, many = await self._decode(
-            request, DecideRequest, self._now_check
-        )
+        reqs, many = await self._decode(request, DecideRequest, self._now_check)
         if not reqs:
             return json_response([])
         if many:
@@ -419,17 +458,15 @@ class Api:
         if campaign is None:
             raise NotFound(f"unknown campaign {cid!r}")
         ready, held = await self.store.queue_sizes(cid)
-        state = self.enrolments.get(cid)
-        enrolment = None
-        if state is not None:
-            enrolment = {
-                "accounts": state.accounts,
-                "placed": state.placed,
-                "done": state.done,
-                "error": state.error,
-            }
         body = {"campaign": cid, **msgspec.to_builtins(campaign), "ready": ready, "held": held}
-        return json_response({**body, "enrolment": enrolment})
+        return json_response({**body, "enrolment": self._enrolment(cid)})
+
+    def _enrolment(self, cid: str) -> dict[str, Any] | None:
+        """The progress of the campaign's last enrolment by this process (None: none here)."""
+        state = self.enrolments.get(cid)
+        if state is None:
+            return None
+        return {"accounts": state.accounts, "placed": state.placed, "done": state.done, "error": state.error}
 
     async def dialer_next(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -646,6 +683,14 @@ def one(items: list[Any], many: bool, what: str) -> Any:
     return items[0]
 
 
+CONSOLE = Path(__file__).with_name("console")
+
+
+async def console_page(_request: Request) -> Response:
+    """The console's page: static, no data in it; every call it makes carries the user's token."""
+    return FileResponse(CONSOLE / "index.html", headers={"cache-control": "no-cache"})
+
+
 def build_app(
     settings: Settings,
     store: RedisStore,
@@ -684,14 +729,21 @@ def build_app(
             ),
             methods=["PUT", "GET", "DELETE"],
         ),
+        Route("/v1/campaigns", ep(api.list_campaigns, READ), methods=["GET"]),
         Route("/v1/events", events, methods=["POST"]),
         Route("/v1/clock", ep(api.post_clock, GATEWAY), methods=["POST"]),
         Route("/metrics", api.metrics_text, methods=["GET"]),
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
+        Route("/v1/models", ep(api.list_models, READ), methods=["GET"]),
         Route("/v1/models/{version}", ep(api.get_model, READ), methods=["GET"]),
+        Route("/v1/session", ep(api.session, READ + DIAL + GATEWAY), methods=["GET"]),
+        Route("/v1/rules", ep(api.get_rules, READ), methods=["GET"]),
+        Route("/v1/carriers", ep(api.get_carriers, READ), methods=["GET"]),
         Route("/v1/reports/results", ep(api.results_report, READ), methods=["GET"]),
         Route("/openapi.json", api.openapi_json, methods=["GET"]),
+        Route("/console", console_page, methods=["GET"]),
+        Mount("/console/static", StaticFiles(directory=CONSOLE, packages=None), name="console"),
         *webhook_routes(settings, store, metrics),
     ]
 

@@ -201,8 +201,15 @@ def _settings_enums(components: dict[str, Any], settings: Settings) -> None:
         _only(components["ContactPoint"]["properties"]["network"], networks)
         _only(components["RouteRequest"]["properties"]["network"], networks)
     carriers = sorted(c.id for c in settings.carriers)
-    for name in ("MessageEvent", "CallEvent", "ReplyEvent", "PromiseEvent", "PaymentEvent", "OptoutEvent",
-                 "DisputeEvent"):
+    for name in (
+        "MessageEvent",
+        "CallEvent",
+        "ReplyEvent",
+        "PromiseEvent",
+        "PaymentEvent",
+        "OptoutEvent",
+        "DisputeEvent",
+    ):
         _only(components[name]["properties"]["carrier"], carriers)
 
 
@@ -219,7 +226,8 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
         ClockRequest,
         ConfirmRequest,
     ]
-    schemas, components = msgspec.json.schema_components(structs,
+    schemas, components = msgspec.json.schema_components(
+        structs,
         ref_template="#/components/schemas/{name}",
     )
     account, decide, event, campaign, dialer_next, route, clock, confirm = schemas
@@ -362,6 +370,54 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
                 "summary": "A published model version: when, from how many examples, and its weights",
                 "security": bearer,
                 "responses": _responses(json_ok, 401, 404, 503),
+            }
+        },
+        "/v1/campaigns": {
+            "get": {
+                "summary": "Every call campaign, its queue sizes (ready, held) and whether it is enrolling",
+                "security": bearer,
+                "responses": _responses(json_ok, 401, 403, 503),
+            }
+        },
+        "/v1/session": {
+            "get": {
+                "summary": "The role of the token presented (`admin` with auth off)",
+                "security": bearer,
+                "responses": _responses(json_ok, 401),
+            }
+        },
+        "/v1/rules": {
+            "get": {
+                "summary": "The rules in force: contact windows per country, holiday bans, the "
+                "operation's caps, journeys, the dispute hold",
+                "security": bearer,
+                "responses": _responses(json_ok, 401, 403),
+            }
+        },
+        "/v1/carriers": {
+            "get": {
+                "summary": "Carrier health from the model served: answer ratio and breaker per "
+                "carrier and destination network",
+                "security": bearer,
+                "responses": _responses(json_ok, 401, 403),
+            }
+        },
+        "/v1/models": {
+            "get": {
+                "summary": "The newest 50 published model versions (facts, not weights), newest first",
+                "security": bearer,
+                "responses": _responses(json_ok, 401, 403, 503),
+            }
+        },
+        "/console": {
+            "get": {
+                "summary": "The operators' console (a page; its calls carry the user's token)",
+                "responses": {
+                    "200": {
+                        "description": "the page",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    }
+                },
             }
         },
         "/v1/reports/results": {
