@@ -19,6 +19,8 @@ FLOW_FRONTIER = f"{PREFIX}:flow:frontier"  # hash shard -> event time every less
 DEADLETTER = f"{PREFIX}:deadletter"
 CAMPAIGNS = f"{PREFIX}:campaigns"  # hash: campaign id -> definition JSON
 CAMPAIGNS_VERSION = f"{PREFIX}:campaigns:version"
+EXPERIMENTS = f"{PREFIX}:experiments"  # hash: experiment id -> definition JSON
+EXPERIMENTS_VERSION = f"{PREFIX}:experiments:version"
 # an account's other keys: its hash's key with one of these suffixes
 CONTACTS, SEEN, TIMELINE = ":c", ":e", ":t"
 SEEN_WINDOW = ":ez"  # zset: event ids applied, by event time, kept for the dedup window

@@ -88,6 +88,7 @@ class DecisionRecord:
     carrier: str | None = None
     campaign: str | None = None  # a dialer's lead: the campaign it came from
     cost: float = 0.0  # as the engine priced the contact, in the base currency
+    arm: str | None = None  # "experiment/arm" when an experiment's arm decided it
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
 """What each log record adds to the results report: contacts, deliveries, engagement, promises,
-payments, opt-outs and cost, by day × channel × template × segment × carrier × campaign.
+payments, opt-outs and cost, by day × channel × template × segment × carrier × campaign × experiment arm.
 
 Pure: `contributions` reads an account's attribution state before and after a record (the
 same join the models learn from, `models.attribution`), so an outcome is credited to the
@@ -24,13 +24,13 @@ from features.outcomes import classify, is_optout_reply
 from features.records import AccountRecord, CancelRecord, DecisionRecord, Event, Record
 from models.attribution import Attribution, Open, answered, reached
 
-DIMENSIONS = ("day", "channel", "template", "segment", "carrier", "campaign")
+DIMENSIONS = ("day", "channel", "template", "segment", "carrier", "campaign", "arm")
 COUNTS = ("contacts", "deliveries", "engaged", "promises", "payments", "optouts")
 AMOUNTS = ("cost", "promised", "paid")
 MEASURES = COUNTS + AMOUNTS
 NONE = "-"
 
-Cell = tuple[str, str, str, str, str, str]  # one value per DIMENSIONS
+Cell = tuple[str, str, str, str, str, str, str]  # one value per DIMENSIONS
 Contribution = tuple[Cell, str, float]  # a cell, one of MEASURES, what to add
 
 
@@ -39,7 +39,7 @@ def local_date(ts: float, timezone: str) -> str:
 
 
 def _decision_cell(d: DecisionRecord, day: str, segment: str) -> Cell:
-    return (day, d.channel, d.template or NONE, segment, d.carrier or NONE, d.campaign or NONE)
+    return (day, d.channel, d.template or NONE, segment, d.carrier or NONE, d.campaign or NONE, d.arm or NONE)
 
 
 def contributions(
@@ -72,7 +72,7 @@ def contributions(
         delivered_now = now is not None and now.delivered and not target.delivered
         engaged_now = _engaged(target, now)
     else:
-        cell = (day, record.channel or NONE, NONE, segment, record.carrier or NONE, NONE)
+        cell = (day, record.channel or NONE, NONE, segment, record.carrier or NONE, NONE, NONE)
         delivered_now = reached(record)
         engaged_now = classify(record).response
     if delivered_now:

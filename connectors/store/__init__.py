@@ -20,11 +20,13 @@ from connectors.store.base import (
 from connectors.store.campaigns import CampaignsStore
 from connectors.store.decisions import DecisionsStore, Reservation
 from connectors.store.events import DEADLETTER_MAXLEN, SCRIPT_EVENTS, EventsStore, Ingest
+from connectors.store.experiments import ExperimentsStore
 from connectors.store.models import ModelsStore
 
 
-class RedisStore(AccountsStore, DecisionsStore, CampaignsStore, EventsStore, ModelsStore):
-    """The API's store: accounts, decisions, campaigns, events and models on one connection."""
+class RedisStore(AccountsStore, DecisionsStore, CampaignsStore, EventsStore, ModelsStore, ExperimentsStore):
+    """The API's store: accounts, decisions, campaigns, events, models and experiments on one
+    connection."""
 
 
 __all__ = [

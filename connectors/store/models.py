@@ -7,6 +7,8 @@ import orjson
 from connectors import keys as K
 from connectors.store.base import Command, StoreBase, _pairs
 
+DIMENSIONS_STORED = 6  # a results cell's dimensions besides its day (models.results.DIMENSIONS)
+
 
 class ModelsStore(StoreBase):
     async def model_version(self) -> bytes | None:
@@ -57,7 +59,17 @@ class ModelsStore(StoreBase):
         out: dict[str, dict[tuple[str, ...], list[float]]] = {}
         for day, flat in zip(days, await self._run([("HGETALL", K.results(d)) for d in days]), strict=True):
             if flat:
-                out[day] = {tuple(orjson.loads(f)): orjson.loads(v) for f, v in _pairs(flat).items()}
+                cells: dict[tuple[str, ...], list[float]] = {}
+                for f, v in _pairs(flat).items():
+                    dims = tuple(orjson.loads(f))
+                    dims += ("-",) * (
+                        DIMENSIONS_STORED - len(dims)
+                    )  # a cell written before a dimension was added
+                    totals = orjson.loads(v)
+                    into = cells.setdefault(dims, [0.0] * len(totals))
+                    for i, x in enumerate(totals):
+                        into[i] += x
+                out[day] = cells
         return out
 
     async def model_index(self, limit: int) -> list[dict[bytes, bytes | str]]:

@@ -10,6 +10,7 @@ import math
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,7 +24,8 @@ from starlette.staticfiles import StaticFiles
 
 from connectors.store import OutcomeUnknown, RedisStore, StoreUnavailable, log_json, partly_applied
 from connectors.store.decisions import made_of
-from engine.api import openapi, reports, views
+from engine.api import experiments, openapi, reports, views
+from engine.api.experiments import ExperimentBook
 from engine.api.model_sync import ModelHolder
 from engine.calls.campaigns import Campaign, CampaignBook, Enrolment, enrol
 from engine.calls.dialer import next_leads
@@ -94,6 +96,7 @@ class Api:
         self.models = models or ModelHolder(settings.routing)
         self.openapi = openapi.document(settings)  # what this server accepts, with its settings
         self.campaigns = CampaignBook()
+        self.experiments = ExperimentBook(settings)
         self.enrolments: dict[str, Enrolment] = {}  # campaigns this process is enrolling
         self.tasks: set[asyncio.Task[None]] = set()
         self.single_decisions = Coalescer(
@@ -321,7 +324,8 @@ class Api:
             return json_response([])
         if many:
             observe = self.metrics.slice_cpu["decide"].observe
-            work = decide_many(self.store, self.settings, self.models.scorer, reqs, observe)
+            assign = self.experiments.assign
+            work = decide_many(self.store, self.settings, self.models.scorer, reqs, observe, assign)
             answers = await self._settling(work)
         else:  # under load, decided together with the other single requests of this turn of the loop
             answers = [await self.single_decisions.submit(reqs[0])]
@@ -338,7 +342,8 @@ class Api:
     async def _decide_alone(self, reqs: list[DecideRequest]) -> list[dict[str, Any] | Exception]:
         """Requests of different callers, decided as one batch; each answers for itself."""
         self.metrics.decide_batch_size.observe(len(reqs))
-        answers = await self._settling(decide_each(self.store, self.settings, self.models.scorer, reqs))
+        work = decide_each(self.store, self.settings, self.models.scorer, reqs, self.experiments.assign)
+        answers = await self._settling(work)
         return [
             NotFound(f"unknown account {r.account_id!r}") if a is None else a
             for r, a in zip(reqs, answers, strict=True)
@@ -730,6 +735,23 @@ def build_app(
             methods=["PUT", "GET", "DELETE"],
         ),
         Route("/v1/campaigns", ep(api.list_campaigns, READ), methods=["GET"]),
+        Route("/v1/experiments", ep(partial(experiments.list_experiments, api), READ), methods=["GET"]),
+        Route(
+            "/v1/experiments/{experiment}",
+            by_method(
+                {
+                    "PUT": ep(partial(experiments.put_experiment, api), ADMIN),
+                    "GET": ep(partial(experiments.get_experiment, api), READ),
+                    "DELETE": ep(partial(experiments.delete_experiment, api), ADMIN),
+                }
+            ),
+            methods=["PUT", "GET", "DELETE"],
+        ),
+        Route(
+            "/v1/experiments/{experiment}/promote",
+            ep(partial(experiments.promote, api), ADMIN),
+            methods=["POST"],
+        ),
         Route("/v1/events", events, methods=["POST"]),
         Route("/v1/clock", ep(api.post_clock, GATEWAY), methods=["POST"]),
         Route("/metrics", api.metrics_text, methods=["GET"]),
@@ -754,6 +776,7 @@ def build_app(
         task = asyncio.create_task(api.models.follow(store, api.carrier_gauges)) if follow_models else None
         watch = asyncio.create_task(watch_event_loop(metrics))
         readiness = asyncio.create_task(api.watch_readiness())
+        following = asyncio.create_task(api.experiments.follow(store))
         # Start-up objects live forever: keep them out of the collector's full passes, which
         # otherwise pause a busy worker for tens of milliseconds (LIMITS.md).
         gc.collect()
@@ -763,6 +786,7 @@ def build_app(
         finally:
             watch.cancel()
             readiness.cancel()
+            following.cancel()
             if task:
                 task.cancel()
             await store.close()

@@ -10,7 +10,9 @@ from zoneinfo import available_timezones
 
 import msgspec
 
+from engine.api.experiments import PromoteRequest
 from engine.calls.campaigns import Campaign
+from engine.decisions.experiments import Experiment
 from engine.settings import Settings
 from engine.wire import (
     NO_SPACE,
@@ -38,6 +40,7 @@ PATH_PARAMETERS = {  # what the handlers accept in the path
     "decision_id": _ID,
     "campaign": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$"},
     "version": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$"},
+    "experiment": {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,64}$"},
 }
 
 
@@ -225,12 +228,14 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
         RouteRequest,
         ClockRequest,
         ConfirmRequest,
+        Experiment,
+        PromoteRequest,
     ]
     schemas, components = msgspec.json.schema_components(
         structs,
         ref_template="#/components/schemas/{name}",
     )
-    account, decide, event, campaign, dialer_next, route, clock, confirm = schemas
+    account, decide, event, campaign, dialer_next, route, clock, confirm, experiment, promote = schemas
     components["Error"] = {
         "type": "object",
         "required": ["error"],
@@ -339,6 +344,55 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
                 "security": bearer,
                 "responses": _responses(json_ok, 401, 403, 404, 503),
             },
+        },
+        "/v1/experiments": {
+            "get": {
+                "summary": "The champion/challenger experiments (at most one in force)",
+                "security": bearer,
+                "responses": _responses(json_ok, 401, 403, 503),
+            }
+        },
+        "/v1/experiments/{experiment}": {
+            "put": {
+                "summary": "Start an experiment: accounts split into arms by a stable hash, each arm "
+                "deciding with its parameters (shares sum to 1; 409 while another is in force)",
+                "security": bearer,
+                "requestBody": _one(experiment["$ref"]),
+                "responses": {
+                    **_responses(
+                        {"description": "started", "content": json_ok["content"]},
+                        400,
+                        401,
+                        403,
+                        409,
+                        422,
+                        503,
+                    ),
+                    "201": json_ok,
+                },
+            },
+            "get": {
+                "summary": "The experiment and each arm's results with 95% intervals",
+                "security": bearer,
+                "parameters": [
+                    _query("from", {"type": "string", "format": "date"}),
+                    _query("to", {"type": "string", "format": "date"}),
+                ],
+                "responses": _responses(json_ok, 401, 403, 404, 422, 503),
+            },
+            "delete": {
+                "summary": "End the experiment: every account decides with the configuration again",
+                "security": bearer,
+                "responses": _responses(json_ok, 401, 403, 404, 503),
+            },
+        },
+        "/v1/experiments/{experiment}/promote": {
+            "post": {
+                "summary": "Promote an arm: it decides for every account until the experiment is deleted",
+                "security": bearer,
+                "requestBody": _one(promote["$ref"]),
+                "responses": _responses(json_ok, 400, 401, 403, 404, 409, 422, 503),
+            }
         },
         "/v1/events": {
             "post": {
@@ -471,6 +525,8 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
         "/v1/decisions/{decision_id}/confirm",
         "/v1/campaigns/{campaign}",
         "/v1/models/{version}",
+        "/v1/experiments/{experiment}",
+        "/v1/experiments/{experiment}/promote",
     ):
         name = path.split("{")[1].split("}")[0]
         for op in paths[path].values():

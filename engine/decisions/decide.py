@@ -33,6 +33,7 @@ from connectors.store import (
     log_json,
     partly_applied,
 )
+from engine.decisions.experiments import Assign
 from engine.decisions.grid import Contact, Grid, Wait, grid, pick, score
 from engine.errors import Invalid, NotFound
 from engine.settings import Settings
@@ -77,6 +78,7 @@ async def decide_many(
     scorer: Scorer,
     requests: list[DecideRequest],
     slice_cpu: Callable[[float], None] | None = None,
+    assign: Assign | None = None,
 ) -> list[dict[str, Any]]:
     """Decide and reserve a batch; an unknown account rejects it whole, nothing reserved.
 
@@ -87,7 +89,7 @@ async def decide_many(
     CPU seconds each slice took."""
     size = settings.server.slice_items
     if len(requests) <= size:
-        return await _decide(store, settings, scorer, requests, each_alone=False)  # type: ignore[return-value]
+        return await _decide(store, settings, scorer, requests, False, None, assign)  # type: ignore[return-value]
     known = await store.existing(r.account_id for r in requests)
     _require_known(requests, [r.account_id in known for r in requests])
     answers: list[dict[str, Any]] = []
@@ -97,7 +99,7 @@ async def decide_many(
             await asyncio.sleep(0)
         began = time.thread_time()
         try:
-            part = await _decide(store, settings, scorer, requests[start : start + size], True, made)
+            part = await _decide(store, settings, scorer, requests[start : start + size], True, made, assign)
         except StoreUnavailable as exc:
             if not made:
                 raise
@@ -109,11 +111,15 @@ async def decide_many(
 
 
 async def decide_each(
-    store: RedisStore, settings: Settings, scorer: Scorer, requests: list[DecideRequest]
+    store: RedisStore,
+    settings: Settings,
+    scorer: Scorer,
+    requests: list[DecideRequest],
+    assign: Assign | None = None,
 ) -> list[dict[str, Any] | None]:
     """Requests of different callers, decided together: an unknown account answers None for
     its own request only."""
-    return await _decide(store, settings, scorer, requests, each_alone=True)
+    return await _decide(store, settings, scorer, requests, True, None, assign)
 
 
 async def _decide(
@@ -123,8 +129,10 @@ async def _decide(
     requests: list[DecideRequest],
     each_alone: bool,
     made: list[Reservation] | None = None,
+    assign: Assign | None = None,
 ) -> list[dict[str, Any] | None]:
-    """`made`, when given, collects the reservations this call made that no request_id names."""
+    """`made`, when given, collects the reservations this call made that no request_id names.
+    `assign`: an account's experiment arm and the settings it decides with (none: `settings`)."""
     nows = [epoch(r.now) for r in requests]
     answers: list[dict[str, Any] | None] = [None] * len(requests)
     pending = list(range(len(requests)))
@@ -151,15 +159,25 @@ async def _decide(
             view = read(row.features(), nows[i], half_life)
             asks.append(Ask(requests[i], account, row, view, nows[i], settings.clock.lock_time(nows[i])))
         reservations, owners, waits = [], [], []
-        for i, ask, choice in zip(pending, asks, plan_many(asks, scorer, settings), strict=True):
+        arms = [assign(a.req.account_id) for a in asks] if assign else [(None, settings)] * len(asks)
+        choices = plan_by_arm(asks, scorer, [s for _label, s in arms])
+        for i, ask, choice, (arm, arm_settings) in zip(pending, asks, choices, arms, strict=True):
             account_id, now = ask.req.account_id, ask.now
             decision_id = named[i] or new_decision_id(store.keys.shard(account_id))
             if isinstance(choice, Wait):
-                answers[i] = wait_answer(decision_id, account_id, choice)
+                answers[i] = wait_answer(decision_id, account_id, choice, arm)
                 waits.append((account_id, orjson.dumps({"k": "w", "ts": now, **answers[i]})))
                 continue
             answer, reservation = contact_answer(
-                decision_id, ask.account, choice, scorer, settings, now, ask.row, lock_now=ask.lock_now
+                decision_id,
+                ask.account,
+                choice,
+                scorer,
+                arm_settings,
+                now,
+                ask.row,
+                lock_now=ask.lock_now,
+                arm=arm,
             )
             if named[i]:
                 reservation = replace(reservation, answer=orjson.dumps(answer))
@@ -243,6 +261,23 @@ class Ask(NamedTuple):
     lock_now: float | None = None  # the time the contact lock is judged by (engine.clock)
 
 
+def plan_by_arm(asks: Sequence[Ask], scorer: Scorer, settings: Sequence[Settings]) -> list[Contact | Wait]:
+    """`plan_many` for asks that decide with different settings (experiment arms): each
+    arm's asks planned together, the answers in the asks' order."""
+    if len({id(s) for s in settings}) <= 1:
+        return plan_many(asks, scorer, settings[0]) if asks else []
+    groups: dict[int, list[int]] = {}
+    for i, s in enumerate(settings):
+        groups.setdefault(id(s), []).append(i)
+    out: list[Contact | Wait | None] = [None] * len(asks)
+    for members in groups.values():
+        for i, choice in zip(
+            members, plan_many([asks[i] for i in members], scorer, settings[members[0]]), strict=True
+        ):
+            out[i] = choice
+    return out  # type: ignore[return-value]
+
+
 def plan_many(
     asks: Sequence[Ask], scorer: Scorer, settings: Settings, immediate: bool = False
 ) -> list[Contact | Wait]:
@@ -296,9 +331,7 @@ def frame(ask: Ask, scorer: Scorer, settings: Settings, immediate: bool) -> Grid
     if now < behind:
         # contacts older than the account's history keeps may hold this one back: refuse
         return Wait([Block("clock_behind_history")], behind)
-    blocks = account_blocks(
-        live, account.balance, account.timezone, now, settings.dispute_hold_s, lock_now
-    )
+    blocks = account_blocks(live, account.balance, account.timezone, now, settings.dispute_hold_s, lock_now)
     journey = journeys.select(settings.journeys, facts(account, live), now) if settings.journeys else None
     if journey is not None:
         held = journeys.journey_block(journey, [c.ts for c in history.contacts], now)
@@ -376,7 +409,7 @@ def facts(account: Account, live: Live) -> journeys.Facts:
 # --- answers --------------------------------------------------------------------------------
 
 
-def wait_answer(decision_id: str, account_id: str, wait: Wait) -> dict[str, Any]:
+def wait_answer(decision_id: str, account_id: str, wait: Wait, arm: str | None = None) -> dict[str, Any]:
     return {
         "decision_id": decision_id,
         "account_id": account_id,
@@ -384,6 +417,7 @@ def wait_answer(decision_id: str, account_id: str, wait: Wait) -> dict[str, Any]
         "next_eligible_at": iso(wait.next_eligible_at),
         "reasons": [b.rule for b in wait.blocks],
         **({"propensity": round(wait.propensity, 4)} if wait.propensity is not None else {}),
+        **({"arm": arm} if arm is not None else {}),
     }
 
 
@@ -398,6 +432,7 @@ def contact_answer(
     lease: bool = False,
     lock_now: float | None = None,
     campaign: str | None = None,
+    arm: str | None = None,
 ) -> tuple[dict[str, Any], Reservation]:
     """`lease`: a dialer's lead (from `campaign`), held for the lease's minutes rather than a
     reservation's. `lock_now`: the time the lock starts from (default `now`)."""
@@ -423,6 +458,7 @@ def contact_answer(
         carrier=c.carrier,
         campaign=campaign,
         cost=round(c.cost, 6),
+        arm=arm,
     )
     answer = {
         "decision_id": decision_id,
@@ -439,6 +475,7 @@ def contact_answer(
         "model_version": scorer.version,
         "reasons": c.reasons,
         **({"propensity": round(c.propensity, 4)} if c.propensity is not None else {}),
+        **({"arm": arm} if arm is not None else {}),
     }
     reservation = Reservation(
         account_id=account.account_id,

@@ -38,7 +38,7 @@ def test_a_contact_its_delivery_and_its_first_response_count_once():
     assert (totals["deliveries"], totals["engaged"], totals["promises"]) == (1, 1, 1)
     assert totals["promised"] == 175.0  # in the base currency
     # 2026-01-01T00:00Z is still 2025-12-31 in Mexico City: the debtor's day
-    assert cells == {("2025-12-31", "sms", "t1", "B", "c1", "-")}
+    assert cells == {("2025-12-31", "sms", "t1", "B", "c1", "-", "-")}
 
 
 def test_a_cancelled_contact_comes_off():
@@ -60,18 +60,20 @@ def test_a_lead_counts_once_its_call_is_reported_and_never_if_it_lapses():
 def test_an_outcome_with_no_open_contact_has_a_row_of_its_own():
     totals, cells = play(event(T0 + 30 * 24 * H, "payment", None, channel=None, amount=2.0))
     assert (totals["payments"], totals["paid"], totals["contacts"]) == (1, 35.0, 0)
-    assert cells == {("2026-01-30", "-", "-", "B", "-", "-")}
+    assert cells == {("2026-01-30", "-", "-", "B", "-", "-", "-")}
 
 
 def test_report_groups_by_the_dimensions_asked():
     ones = [1.0] * len(MEASURES)
     days = {
-        "2026-03-01": {("sms", "t1", "A", "c1", "-"): ones, ("voice", "-", "A", "c2", "x"): ones},
-        "2026-03-02": {("sms", "t2", "B", "c1", "-"): ones},
+        "2026-03-01": {("sms", "t1", "A", "c1", "-", "-"): ones, ("voice", "-", "A", "c2", "x", "-"): ones},
+        "2026-03-02": {("sms", "t2", "B", "c1", "-", "e/b"): ones},
     }
     rows, totals = report(days, ("channel",))
     assert [(r["channel"], r["contacts"]) for r in rows] == [("sms", 2), ("voice", 1)]
     assert totals["contacts"] == 3 and totals["net"] == 0.0
     rows, _ = report(days, ("segment", "day"))
     assert [(r["segment"], r["day"]) for r in rows] == [("A", "2026-03-01"), ("B", "2026-03-02")]
+    rows, _ = report(days, ("arm",))
+    assert [(r["arm"], r["contacts"]) for r in rows] == [("-", 2), ("e/b", 1)]
     assert local_date(T0, "UTC") == "2026-01-01"

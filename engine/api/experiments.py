@@ -1,0 +1,188 @@
+"""Champion/challenger over HTTP: the experiments in Redis as each API process holds them
+(polled like the models), and the endpoints that start, read, promote and end one.
+
+One experiment is in force at a time: its arms decide `POST /v1/decide` for the accounts their
+hash buckets hold (the dialer's leads keep the configuration's parameters), and once an arm is
+promoted it decides for every account until the experiment is deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from connectors.store import RedisStore, StoreUnavailable
+from engine.api import reports
+from engine.decisions.experiments import ID, Assign, Experiment, arm_results, assigner, problems
+from engine.errors import Conflict, Invalid, NotFound
+from engine.http import json_response
+from engine.settings import Settings
+from models import results
+
+if TYPE_CHECKING:
+    from engine.api.app import Api
+
+log = logging.getLogger("cadencia.experiments")
+POLL_S = 1.0
+
+
+class PromoteRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    arm: ID
+
+
+class ExperimentBook:
+    """The experiments this process knows; `assign` decides each account's arm."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.version = -1
+        self.experiments: dict[str, Experiment] = {}
+        self.assign: Assign = assigner(settings, None)
+
+    @property
+    def in_force(self) -> tuple[str, Experiment] | None:
+        return next(iter(sorted(self.experiments.items())), None)
+
+    async def refresh(self, store: RedisStore) -> None:
+        version = await store.experiments_version()
+        if version == self.version:
+            return
+        version, raw = await store.experiments()
+        self.experiments = {k: msgspec.json.decode(v, type=Experiment) for k, v in raw.items()}
+        self.version = version
+        self.assign = assigner(self.settings, self.in_force)
+
+    async def follow(self, store: RedisStore) -> None:
+        while True:
+            with contextlib.suppress(StoreUnavailable):
+                try:
+                    await self.refresh(store)
+                except msgspec.DecodeError:
+                    log.exception("an experiment in Redis does not decode")
+            await asyncio.sleep(POLL_S)
+
+
+def _valid_id(eid: str) -> bool:
+    try:
+        msgspec.convert(eid, type=ID)
+        return True
+    except msgspec.ValidationError:
+        return False
+
+
+async def _one(api: Api, request: Request, kind: Any, what: str) -> Any:
+    items, many = await api._decode(request, kind)
+    if many or len(items) != 1:
+        detail = {"index": 0, "field": "body", "message": "one object, not an array or NDJSON"}
+        raise Invalid(f"{what} takes one JSON object", [detail])
+    return items[0]
+
+
+def _today(settings: Settings) -> date | None:
+    """The server's day in wall mode; in data mode the server's clock is not the data's."""
+    return datetime.now(UTC).date() if settings.clock.bounded else None
+
+
+async def put_experiment(api: Api, request: Request) -> Response:
+    eid = request.path_params["experiment"]
+    if not _valid_id(eid):
+        detail = {"index": 0, "field": "experiment", "message": "letters, digits, '.', '_', '-'; 1-64"}
+        raise Invalid(f"experiment id {eid!r} is not valid", [detail])
+    experiment = await _one(api, request, Experiment, "an experiment")
+    bad = problems(experiment, api.settings)
+    if experiment.promoted is not None:
+        bad.append({"index": 0, "field": "promoted", "message": "promote with POST .../promote"})
+    if bad:
+        raise Invalid("the experiment is not valid; nothing was stored", bad)
+    book = api.experiments
+    await book.refresh(api.store)
+    for other, running in book.experiments.items():
+        if other != eid:
+            raise Conflict(f"experiment {other!r} is in force: DELETE it before starting another")
+        if running.arms == experiment.arms:
+            return json_response({"experiment": eid, **msgspec.to_builtins(running), "unchanged": True})
+        raise Conflict(f"experiment {eid!r} runs: its arms cannot change (DELETE it and start another)")
+    started = experiment.started or _today(api.settings)
+    stored = msgspec.structs.replace(experiment, started=started)
+    await api.store.put_experiment(eid, msgspec.json.encode(stored))
+    await book.refresh(api.store)
+    return json_response({"experiment": eid, **msgspec.to_builtins(stored)}, 201)
+
+
+async def _known(api: Api, eid: str) -> Experiment:
+    await api.experiments.refresh(api.store)
+    experiment = api.experiments.experiments.get(eid)
+    if experiment is None:
+        raise NotFound(f"unknown experiment {eid!r}")
+    return experiment
+
+
+async def list_experiments(api: Api, _request: Request) -> Response:
+    await api.experiments.refresh(api.store)
+    return json_response(
+        {
+            "experiments": [
+                {"experiment": k, **msgspec.to_builtins(v)}
+                for k, v in sorted(api.experiments.experiments.items())
+            ]
+        }
+    )
+
+
+async def get_experiment(api: Api, request: Request) -> Response:
+    """The experiment and each arm's results, from its start day (or `from`) for 400 days (or
+    to `to`): totals, rates with 95% intervals, the challengers against the champion."""
+    eid = request.path_params["experiment"]
+    experiment = await _known(api, eid)
+    params = dict(request.query_params)
+    start = params.get("from") or (experiment.started.isoformat() if experiment.started else None)
+    if start is None:
+        detail = {"index": 0, "field": "from", "message": "required: the experiment has no start day"}
+        raise Invalid("this experiment has no start day: give `from`", [detail])
+    end = params.get("to") or (date.fromisoformat(start) + timedelta(days=reports.MAX_DAYS - 1)).isoformat()
+    query = reports.parse({"from": start, "to": end, "by": "arm"})
+    rows, _totals = results.report(await api.store.results(query.days), ("arm",))
+    arms = arm_results(eid, experiment, rows)
+    return json_response(
+        {"experiment": eid, **msgspec.to_builtins(experiment), "from": start, "to": end, "results": arms}
+    )
+
+
+async def promote(api: Api, request: Request) -> Response:
+    eid = request.path_params["experiment"]
+    experiment = await _known(api, eid)
+    req = await _one(api, request, PromoteRequest, "promote")
+    if req.arm not in {a.id for a in experiment.arms}:
+        arms = ", ".join(a.id for a in experiment.arms)
+        raise Invalid(
+            "promote one of the experiment's arms",
+            [{"index": 0, "field": "arm", "message": f"one of {arms}"}],
+        )
+    if experiment.promoted not in (None, req.arm):
+        raise Conflict(f"arm {experiment.promoted!r} was promoted already")
+    promoted = msgspec.structs.replace(experiment, promoted=req.arm)
+    await api.store.put_experiment(eid, msgspec.json.encode(promoted))
+    await api.experiments.refresh(api.store)
+    log.info(
+        "experiment %s: arm %s promoted at %s",
+        eid,
+        req.arm,
+        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    return json_response({"experiment": eid, **msgspec.to_builtins(promoted)})
+
+
+async def delete_experiment(api: Api, request: Request) -> Response:
+    eid = request.path_params["experiment"]
+    if not await api.store.delete_experiment(eid):
+        raise NotFound(f"unknown experiment {eid!r}")
+    await api.experiments.refresh(api.store)
+    return json_response({"experiment": eid, "deleted": True})
