@@ -10,7 +10,8 @@ and writes the totals; `GET /v1/reports/results` reads them, never the accounts.
 - A contact counts when it is decided (a dialer's lead: when its first outcome is reported; a
   lead no call was reported for is no contact), and comes off again when it is cancelled.
 - An outcome with no open decision to answer (a payment weeks later, a call the dialer placed
-  on its own) counts in a cell of its own channel and carrier, template and campaign "-".
+  on its own) counts in a cell of its own channel and carrier, template and campaign "-", and
+  the experiment arm of the account's latest decision.
 - Amounts are in the base currency ([money]); cost is the contact's price as the engine
   reckoned it when deciding.
 """
@@ -48,7 +49,10 @@ def contributions(
     record: Record,
     account: AccountRecord | None,
     timezone: str,
+    arm: str | None = None,
 ) -> list[Contribution]:
+    """`arm`: the account's experiment arm (its latest decision's), for outcomes that answer
+    no contact."""
     segment = (account.segment if account else None) or NONE
     if isinstance(record, DecisionRecord):
         if record.lease:
@@ -72,7 +76,7 @@ def contributions(
         delivered_now = now is not None and now.delivered and not target.delivered
         engaged_now = _engaged(target, now)
     else:
-        cell = (day, record.channel or NONE, NONE, segment, record.carrier or NONE, NONE, NONE)
+        cell = (day, record.channel or NONE, NONE, segment, record.carrier or NONE, NONE, arm or NONE)
         delivered_now = reached(record)
         engaged_now = classify(record).response
     if delivered_now:

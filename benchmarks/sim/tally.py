@@ -50,6 +50,7 @@ class Tally:
         self.after_outage = [0, 0]
         self.outage_start: datetime | None = None
         self.outage_end: datetime | None = None
+        self.net_by_account: Counter[str] = Counter()  # payments less contact costs (experiments)
 
     def contact(self, day: int, hour: int, c: Contact, charge: Charge) -> None:
         d = self.days[day]
@@ -57,6 +58,7 @@ class Tally:
         d.by_channel[c.channel] += 1
         d.channel_cost += charge.channel_cost
         d.carrier_cost += charge.carrier_cost
+        self.net_by_account[c.account_id] -= charge.channel_cost + charge.carrier_cost
         d.engaged += charge.engaged
         if c.channel in CALLS:
             d.calls += 1
@@ -80,6 +82,7 @@ class Tally:
         if kind == "payment":
             money = self.catalog.to_base(ev["amount"], self.currency[ev["account_id"]])
             d.collected += money
+            self.net_by_account[ev["account_id"]] += money
             if ev.get("_cause") == "self_cure":
                 d.collected_self_cure += money
             else:

@@ -24,6 +24,7 @@ class AccountState:
     networks: dict[str, str]  # contact point -> destination network, for carrier learning
     digital_failed_at: float | None = None  # a digital contact failed; no call since
     account: AccountRecord | None = None  # the latest upload
+    arm: str | None = None  # the experiment arm of its latest decision (the results report)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> AccountState:
         return self  # immutable all the way down: Bytewax's snapshot copy is not needed
@@ -47,7 +48,8 @@ def account_step(settings: Settings):
         upload = isinstance(record, AccountRecord)
         account = record if upload else state.account
         networks = record.networks if upload else state.networks
-        report = results.contributions(state.attribution, attr, record, account, feats.timezone)
+        arm = record.arm if isinstance(record, DecisionRecord) else state.arm
+        report = results.contributions(state.attribution, attr, record, account, feats.timezone, arm)
         failed_at = digital_failure(state.digital_failed_at, record, examples)
         lessons = [Lesson.of_example(e, learn_at_example(e.closes_at, lateness, reorder)) for e in examples]
         if isinstance(record, Event) and record.carrier is not None:
@@ -78,7 +80,7 @@ def account_step(settings: Settings):
             getattr(record, "ts", None),
             feats,
         )
-        return AccountState(feats, attr, networks, failed_at, account), (write, lessons, report)
+        return AccountState(feats, attr, networks, failed_at, account, arm), (write, lessons, report)
 
     return step
 

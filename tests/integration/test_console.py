@@ -47,6 +47,7 @@ def browser():
 
 
 def wait_for(browser, css, text=None, timeout_s=10.0):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -56,7 +57,26 @@ def wait_for(browser, css, text=None, timeout_s=10.0):
                 return e
         return False
 
-    return WebDriverWait(browser, timeout_s).until(found, f"{css!r} with {text!r}")
+    # the page re-renders tables as answers arrive: an element found may go stale; look again
+    wait = WebDriverWait(browser, timeout_s, ignored_exceptions=[StaleElementReferenceException])
+    return wait.until(found, f"{css!r} with {text!r}")
+
+
+def click_in_row(browser, rows_css, starts):
+    """Click the button of the row whose text starts with `starts` (the page may re-render
+    the table meanwhile: look again until the click lands)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def click(b):
+        for row in b.find_elements(By.CSS_SELECTOR, rows_css):
+            if row.text.startswith(starts):
+                row.find_element(By.CSS_SELECTOR, "button").click()
+                return True
+        return False
+
+    WebDriverWait(browser, 10, ignored_exceptions=[StaleElementReferenceException]).until(click)
 
 
 def shot(browser, name):
@@ -114,6 +134,32 @@ def test_an_admin_creates_a_campaign_and_a_reader_reads_results(api, flow, brows
     assert "country=MX" in row.text and "days_past_due_min=30" in row.text
     assert api.get("/v1/campaigns/browser-early", headers=admin).json()["filter"]["country"] == "MX"
     shot(browser, "campaigns")
+
+    # start an experiment from the console, then promote an arm
+    browser.get(f"{url}/console#experiments")
+    assert "No experiment" in wait_for(browser, "#experiment-list", "No experiment").text
+    form = wait_for(browser, "#experiment-form")
+    form.find_element(By.NAME, "experiment").send_keys("console-value")
+    definition = form.find_element(By.NAME, "definition")
+    original = definition.get_attribute("value")
+    definition.clear()
+    definition.send_keys("{not json")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_for(browser, "#experiment-error", "not JSON")
+    definition.clear()
+    definition.send_keys(original.replace('"share": 0.5}', '"share": 0.6}', 1))  # shares sum to 1.1
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_for(browser, "#experiment-error", "shares must sum to 1")
+    definition.clear()
+    definition.send_keys(original)
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    for text in ("careful", "champion", "optout_loss"):
+        wait_for(browser, "#experiment-list table", text)
+    browser.execute_script("window.confirm = () => true")
+    click_in_row(browser, "#experiment-list tbody tr", "careful")
+    wait_for(browser, "#experiment-list table", "promoted")
+    assert api.get("/v1/experiments/console-value", headers=admin).json()["promoted"] == "careful"
+    shot(browser, "experiments")
 
     browser.get(f"{url}/console#rules")
     assert "07:00-22:00" in wait_for(browser, "#windows-table tbody tr", "MX").text

@@ -77,6 +77,30 @@ const pages = {
       ] : []),
     ]));
   },
+  async experiments() {
+    const { experiments } = await call("GET", "/v1/experiments");
+    const list = $("#experiment-list");
+    if (!experiments.length) { list.replaceChildren(el("p", {}, "No experiment in force.")); return; }
+    const blocks = [];
+    for (const x of experiments) {
+      const e = await call("GET", `/v1/experiments/${encodeURIComponent(x.experiment)}`);
+      const ci = (v) => (v ? `${v[0]}–${v[1]}` : "");
+      const rows = e.results.map((r) => [
+        r.arm, JSON.stringify(e.arms.find((a) => a.id === r.arm).params, (k, v) => (v === null ? undefined : v)),
+        r.share, r.contacts, r.promises, r.promise_rate ?? "", ci(r.promise_rate_ci95), r.payments, fmt(r.paid),
+        fmt(r.cost), fmt(r.net), r.promise_rate_vs_champion ? `${r.promise_rate_vs_champion.difference} (${ci(r.promise_rate_vs_champion.ci95)})` : "",
+        el("td", {}, state.role === "admin" && !e.promoted ? el("button", { class: "small", onclick: () => promoteArm(x.experiment, r.arm) }, "promote") : (e.promoted === r.arm ? "promoted" : "")),
+      ]);
+      const table = el("table", { class: "experiment" }, el("thead", {}, el("tr", {}, ["arm", "params", "share", "contacts", "promises",
+        "promise rate", "95% CI", "payments", "paid", "cost", "net", "vs champion", ""].map((h) => el("th", {}, h)))), el("tbody"));
+      fill(table.querySelector("tbody"), rows);
+      blocks.push(el("h3", {}, `${x.experiment}: ${e.description || ""} (from ${e.from})`), table);
+      if (state.role === "admin") {
+        blocks.push(el("button", { class: "small danger", onclick: () => endExperiment(x.experiment) }, "end experiment"));
+      }
+    }
+    list.replaceChildren(...blocks);
+  },
   async results() {
     const form = $("#results-form");
     if (!form.from.value) {
@@ -187,6 +211,35 @@ $("#campaign-form").addEventListener("submit", async (e) => {
     await pages.campaigns();
   } catch (err) { $("#campaign-error").textContent = err.message; }
 });
+
+// --- experiments -----------------------------------------------------------------------------
+
+$("#experiment-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = e.target;
+  $("#experiment-error").textContent = "";
+  let body;
+  try { body = JSON.parse(f.definition.value); } catch (err) {
+    $("#experiment-error").textContent = `the definition is not JSON: ${err.message}`;
+    return;
+  }
+  try {
+    await call("PUT", `/v1/experiments/${encodeURIComponent(f.experiment.value.trim())}`, body);
+    await pages.experiments();
+  } catch (err) { $("#experiment-error").textContent = err.message; }
+});
+
+async function promoteArm(id, arm) {
+  if (!confirm(`Promote ${arm}? It then decides for every account.`)) return;
+  try { await call("POST", `/v1/experiments/${encodeURIComponent(id)}/promote`, { arm }); } catch (err) { $("#experiments-error").textContent = err.message; }
+  pages.experiments();
+}
+
+async function endExperiment(id) {
+  if (!confirm(`End ${id}? Every account decides with the configuration again.`)) return;
+  try { await call("DELETE", `/v1/experiments/${encodeURIComponent(id)}`); } catch (err) { $("#experiments-error").textContent = err.message; }
+  pages.experiments();
+}
 
 // --- results ---------------------------------------------------------------------------------
 
