@@ -26,6 +26,7 @@ from engine.errors import Conflict, Invalid, NotFound
 from engine.http import json_response
 from engine.settings import Settings
 from models import results
+from models.contact import Scorer, loads_data, scorer_from_data
 
 if TYPE_CHECKING:
     from engine.api.app import Api
@@ -45,6 +46,7 @@ class ExperimentBook:
         self.settings = settings
         self.version = -1
         self.experiments: dict[str, Experiment] = {}
+        self.models: dict[str, Scorer] = {}  # the published versions the arms pin
         self.assign: Assign = assigner(settings, None)
 
     @property
@@ -56,18 +58,30 @@ class ExperimentBook:
         if version == self.version:
             return
         version, raw = await store.experiments()
-        self.experiments = {k: msgspec.json.decode(v, type=Experiment) for k, v in raw.items()}
-        self.version = version
-        self.assign = assigner(self.settings, self.in_force)
+        experiments = {k: msgspec.json.decode(v, type=Experiment) for k, v in raw.items()}
+        pinned = {a.params.model for e in experiments.values() for a in e.arms if a.params.model}
+        models = {}
+        for v in pinned:
+            models[v] = self.models.get(v) or await pinned_model(store, v, self.settings)
+        self.experiments, self.models, self.version = experiments, models, version
+        self.assign = assigner(self.settings, self.in_force, models)
 
     async def follow(self, store: RedisStore) -> None:
         while True:
             with contextlib.suppress(StoreUnavailable):
                 try:
                     await self.refresh(store)
-                except msgspec.DecodeError:
-                    log.exception("an experiment in Redis does not decode")
+                except (msgspec.DecodeError, KeyError):
+                    log.exception("an experiment in Redis does not decode, or its pinned model expired")
             await asyncio.sleep(POLL_S)
+
+
+async def pinned_model(store: RedisStore, version: str, settings: Settings) -> Scorer:
+    """A published version as a scorer (plain data, never code); KeyError when not kept."""
+    meta = await store.model(version)
+    if b"data" not in meta:
+        raise KeyError(version)
+    return scorer_from_data(loads_data(meta[b"data"]), version, settings.routing)
 
 
 def _valid_id(eid: str) -> bool:
@@ -100,6 +114,12 @@ async def put_experiment(api: Api, request: Request) -> Response:
     bad = problems(experiment, api.settings)
     if experiment.promoted is not None:
         bad.append({"index": 0, "field": "promoted", "message": "promote with POST .../promote"})
+    for i, arm in enumerate(experiment.arms):
+        if arm.params.model is not None and not (await api.store.model(arm.params.model)).get(b"data"):
+            message = (
+                f"model {arm.params.model!r} is not kept (unknown, or older than [flow] model_retention_days)"
+            )
+            bad.append({"index": 0, "field": f"arms[{i}].params.model", "message": message})
     if bad:
         raise Invalid("the experiment is not valid; nothing was stored", bad)
     book = api.experiments

@@ -159,9 +159,14 @@ async def _decide(
             view = read(row.features(), nows[i], half_life)
             asks.append(Ask(requests[i], account, row, view, nows[i], settings.clock.lock_time(nows[i])))
         reservations, owners, waits = [], [], []
-        arms = [assign(a.req.account_id) for a in asks] if assign else [(None, settings)] * len(asks)
-        choices = plan_by_arm(asks, scorer, [s for _label, s in arms])
-        for i, ask, choice, (arm, arm_settings) in zip(pending, asks, choices, arms, strict=True):
+        # each ask's experiment arm (label), and the settings and model it decides with
+        arms = [assign(a.req.account_id) for a in asks] if assign else [(None, settings, None)] * len(asks)
+        labels = [label for label, _s, _m in arms]
+        ways = [(arm_settings, pinned or scorer) for _label, arm_settings, pinned in arms]
+        choices = plan_by_arm(asks, ways)
+        for i, ask, choice, arm, (arm_settings, arm_scorer) in zip(
+            pending, asks, choices, labels, ways, strict=True
+        ):
             account_id, now = ask.req.account_id, ask.now
             decision_id = named[i] or new_decision_id(store.keys.shard(account_id))
             if isinstance(choice, Wait):
@@ -172,7 +177,7 @@ async def _decide(
                 decision_id,
                 ask.account,
                 choice,
-                scorer,
+                arm_scorer,
                 arm_settings,
                 now,
                 ask.row,
@@ -261,19 +266,22 @@ class Ask(NamedTuple):
     lock_now: float | None = None  # the time the contact lock is judged by (engine.clock)
 
 
-def plan_by_arm(asks: Sequence[Ask], scorer: Scorer, settings: Sequence[Settings]) -> list[Contact | Wait]:
-    """`plan_many` for asks that decide with different settings (experiment arms): each
-    arm's asks planned together, the answers in the asks' order."""
-    if len({id(s) for s in settings}) <= 1:
-        return plan_many(asks, scorer, settings[0]) if asks else []
-    groups: dict[int, list[int]] = {}
-    for i, s in enumerate(settings):
-        groups.setdefault(id(s), []).append(i)
+def plan_by_arm(asks: Sequence[Ask], ways: Sequence[tuple[Settings, Scorer]]) -> list[Contact | Wait]:
+    """`plan_many` for asks that decide with different settings or models (experiment arms):
+    each arm's asks planned together, the answers in the asks' order."""
+    if not asks:
+        return []
+    keys = [(id(s), id(m)) for s, m in ways]
+    if len(set(keys)) == 1:
+        return plan_many(asks, ways[0][1], ways[0][0])
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
     out: list[Contact | Wait | None] = [None] * len(asks)
     for members in groups.values():
-        for i, choice in zip(
-            members, plan_many([asks[i] for i in members], scorer, settings[members[0]]), strict=True
-        ):
+        arm_settings, arm_scorer = ways[members[0]]
+        planned = plan_many([asks[i] for i in members], arm_scorer, arm_settings)
+        for i, choice in zip(members, planned, strict=True):
             out[i] = choice
     return out  # type: ignore[return-value]
 

@@ -32,6 +32,9 @@ class ArmParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     optout_loss: NonNegative | None = None
     digital_failure_boost: NonNegative | None = None
     journeys: tuple[ID, ...] | None = None  # the configured journeys this arm applies (ids); () none
+    # a published model version this arm decides with, frozen (kept [flow] model_retention_days);
+    # unset: the model the dataflow keeps learning
+    model: ID | None = None
 
 
 class Arm(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -108,18 +111,24 @@ def arm_settings(settings: Settings, params: ArmParams) -> Settings:
     return out
 
 
-# an account id -> (its arm's label "experiment/arm", the settings it decides with)
-Assign = Callable[[str], tuple[str | None, Settings]]
+# an account id -> its arm's label ("experiment/arm"), the settings it decides with, and the
+# model (None: the live one)
+Assign = Callable[[str], tuple[str | None, Settings, Any]]
 
 
-def assigner(settings: Settings, running: tuple[str, Experiment] | None) -> Assign:
+def assigner(
+    settings: Settings, running: tuple[str, Experiment] | None, models: dict[str, Any] | None = None
+) -> Assign:
+    """`models`: the scorers of the published versions the arms pin, by version."""
     if running is None:
-        return lambda _account_id: (None, settings)
+        return lambda _account_id: (None, settings, None)
     experiment_id, experiment = running
+    pinned = models or {}
 
-    def assign(account_id: str) -> tuple[str | None, Settings]:
+    def assign(account_id: str) -> tuple[str | None, Settings, Any]:
         arm = arm_of(experiment_id, experiment, account_id)
-        return f"{experiment_id}/{arm.id}", arm_settings(settings, arm.params)
+        model = pinned.get(arm.params.model) if arm.params.model else None
+        return f"{experiment_id}/{arm.id}", arm_settings(settings, arm.params), model
 
     return assign
 

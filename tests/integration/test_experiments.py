@@ -95,3 +95,40 @@ def test_a_bad_experiment_is_refused_and_nothing_stored(api):
         assert r.status_code == 422, (body, r.text)
         assert any(field in d["field"] for d in r.json()["error"]["details"]), (field, r.json())
     assert api.get("/v1/experiments").json() == {"experiments": []}
+
+
+def test_an_arm_pinned_to_a_published_model_keeps_deciding_with_it(api, flow):
+    assert api.put("/v1/accounts", json=[account(a) for a in IDS]).status_code == 200
+
+    def publish(day: int) -> str:
+        """An outcome, then the clock a day on: the learner publishes a new version."""
+        event = {
+            "event_id": f"call-{day}", "ts": f"2026-03-{day:02d}T10:00:00-06:00", "type": "call",
+            "status": "answered", "account_id": IDS[0], "channel": "voice", "carrier": "c1",
+        }  # fmt: skip
+        before = api.get("/readyz").json()["model_version"]
+        assert api.post("/v1/events", json=event).status_code == 202
+        assert api.post("/v1/clock", json={"now": f"2026-03-{day + 1:02d}T10:00:00-06:00"}).status_code == 202
+        return wait_until(lambda: (v := api.get("/readyz").json()["model_version"]) != before and v)
+
+    frozen = publish(2)
+    unknown = {
+        "arms": [
+            {"id": "live", "share": 0.5},
+            {"id": "frozen", "share": 0.5, "params": {"model": "m-999999"}},
+        ]
+    }
+    r = api.put("/v1/experiments/models", json=unknown)
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "arms[1].params.model"
+    body = {
+        "arms": [{"id": "live", "share": 0.5}, {"id": "frozen", "share": 0.5, "params": {"model": frozen}}]
+    }
+    assert api.put("/v1/experiments/models", json=body).status_code == 201
+    live = publish(4)
+    assert live != frozen
+    answers = decide(api, "2026-03-06T08:00:00-06:00")
+    by_arm = {}
+    for d in answers:
+        if d["action"] == "contact":
+            by_arm.setdefault(d["arm"], set()).add(d["model_version"])
+    assert by_arm == {"models/live": {live}, "models/frozen": {frozen}}
