@@ -156,6 +156,24 @@ class StoreBase:
                 raise StoreUnavailable(f"redis: {exc}") from exc
         raise AssertionError("unreachable")
 
+    # definitions (campaigns, experiments): a hash of id -> JSON and a counter bumped on every
+    # change, which API processes poll before reading the hash again
+
+    async def _put_definition(self, table: tuple[str, str], name: str, definition: bytes) -> None:
+        await self._run([("HSET", table[0], name, definition), ("INCR", table[1])], writes=True)
+
+    async def _delete_definition(self, table: tuple[str, str], name: str) -> bool:
+        removed, _version = await self._run([("HDEL", table[0], name), ("INCR", table[1])], writes=True)
+        return bool(removed)
+
+    async def _definitions(self, table: tuple[str, str]) -> tuple[int, dict[str, bytes]]:
+        version, flat = await self._run([("GET", table[1]), ("HGETALL", table[0])])
+        return int(version or 0), {k.decode(): v for k, v in _pairs(flat).items()}
+
+    async def _definitions_version(self, table: tuple[str, str]) -> int:
+        (version,) = await self._run([("GET", table[1])])
+        return int(version or 0)
+
     async def ping(self) -> bool:
         try:
             return (await self._run([("PING",)]))[0] == b"PONG"

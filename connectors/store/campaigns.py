@@ -9,20 +9,18 @@ from connectors import keys as K
 from connectors.store.accounts import AccountRow
 from connectors.store.base import Command, StoreBase, _pairs
 
+TABLE = (K.CAMPAIGNS, K.CAMPAIGNS_VERSION)
+
 
 class CampaignsStore(StoreBase):
     async def put_campaign(self, campaign: str, definition: bytes) -> None:
-        await self._run(
-            [("HSET", K.CAMPAIGNS, campaign, definition), ("INCR", K.CAMPAIGNS_VERSION)], writes=True
-        )
+        await self._put_definition(TABLE, campaign, definition)
 
     async def delete_campaign(self, campaign: str) -> bool:
         """Forget a campaign and drop its queues on every shard; False if there was none."""
-        removed, _version = await self._run(
-            [("HDEL", K.CAMPAIGNS, campaign), ("INCR", K.CAMPAIGNS_VERSION)], writes=True
-        )
+        removed = await self._delete_definition(TABLE, campaign)
         await self.drop_queues(campaign)
-        return bool(removed)
+        return removed
 
     async def drop_queues(self, campaign: str) -> None:
         await self._run(
@@ -34,12 +32,10 @@ class CampaignsStore(StoreBase):
         return definition
 
     async def campaigns(self) -> tuple[int, dict[str, bytes]]:
-        version, flat = await self._run([("GET", K.CAMPAIGNS_VERSION), ("HGETALL", K.CAMPAIGNS)])
-        return int(version or 0), {k.decode(): v for k, v in _pairs(flat).items()}
+        return await self._definitions(TABLE)
 
     async def campaigns_version(self) -> int:
-        (version,) = await self._run([("GET", K.CAMPAIGNS_VERSION)])
-        return int(version or 0)
+        return await self._definitions_version(TABLE)
 
     async def pull(self, campaign: str, now: float, count: int) -> list[tuple[str, float]]:
         """Each shard's best `count` ready candidates (held ones whose time came included),

@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 from connectors import keys as K
-from connectors.store.base import StoreBase, _pairs
+from connectors.store.base import StoreBase
+
+TABLE = (K.EXPERIMENTS, K.EXPERIMENTS_VERSION)
 
 
 class ExperimentsStore(StoreBase):
     async def put_experiment(self, experiment: str, definition: bytes) -> None:
-        await self._run(
-            [("HSET", K.EXPERIMENTS, experiment, definition), ("INCR", K.EXPERIMENTS_VERSION)], writes=True
-        )
+        await self._put_definition(TABLE, experiment, definition)
 
     async def delete_experiment(self, experiment: str) -> bool:
-        removed, _version = await self._run(
-            [("HDEL", K.EXPERIMENTS, experiment), ("INCR", K.EXPERIMENTS_VERSION)], writes=True
-        )
-        return bool(removed)
+        return await self._delete_definition(TABLE, experiment)
 
     async def experiments(self) -> tuple[int, dict[str, bytes]]:
-        version, flat = await self._run([("GET", K.EXPERIMENTS_VERSION), ("HGETALL", K.EXPERIMENTS)])
-        return int(version or 0), {k.decode(): v for k, v in _pairs(flat).items()}
+        return await self._definitions(TABLE)
 
     async def experiments_version(self) -> int:
-        (version,) = await self._run([("GET", K.EXPERIMENTS_VERSION)])
-        return int(version or 0)
+        return await self._definitions_version(TABLE)
