@@ -6,10 +6,20 @@ was logged: every command that took longer, by name, with the slowest's argument
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import redis
+
+import connectors.store
+
+# EVALSHA entries named by the engine's script they ran (connectors/store/*.lua)
+SCRIPTS = {
+    hashlib.sha1(p.read_bytes()).hexdigest(): p.stem
+    for p in Path(connectors.store.__file__).parent.glob("*.lua")
+}
 
 LIMIT_MS = 2.0
 KEEP = 1024  # entries Redis keeps; a run that logs more than this says "at least"
@@ -33,6 +43,9 @@ def read(url: str) -> dict[str, Any]:
         command = e["command"]
         words = command.split() if isinstance(command, bytes) else str(command).split()
         first = words[0].decode() if words and isinstance(words[0], bytes) else (words[0] if words else "?")
+        if first.upper() == "EVALSHA" and len(words) > 1:
+            sha = words[1].decode() if isinstance(words[1], bytes) else str(words[1])
+            return f"EVALSHA {SCRIPTS.get(sha, sha[:8])}"
         return first.upper()
 
     worst = sorted(entries, key=lambda e: -e["duration"])[:5]
