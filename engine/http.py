@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from connectors.store import OutcomeUnknown, StoreUnavailable
-from engine.errors import CadenciaError, Forbidden, MaybeApplied, TooLarge, Unauthorized, Unavailable
+from engine.errors import CadenciaError, Forbidden, Invalid, MaybeApplied, TooLarge, Unauthorized, Unavailable
 from engine.metrics import Metrics
 from engine.settings import Settings
 
@@ -65,6 +65,14 @@ def authorize(settings: Settings, request: Request, roles: tuple[str, ...]) -> N
         raise Unauthorized("unknown token")
     if role != "admin" and role not in roles:
         raise Forbidden(f"the {role!r} role may not call {request.method} {request.url.path}")
+
+
+def one(items: list[Any], many: bool, what: str) -> Any:
+    """The single object an endpoint takes; 422 for an array or NDJSON."""
+    if many or len(items) != 1:
+        detail = {"index": 0, "field": "body", "message": "one object, not an array or NDJSON"}
+        raise Invalid(f"{what} takes one JSON object", [detail])
+    return items[0]
 
 
 def by_method(handlers: dict[str, Handler]) -> Handler:

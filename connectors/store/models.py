@@ -6,8 +6,9 @@ import orjson
 
 from connectors import keys as K
 from connectors.store.base import Command, StoreBase, _pairs
+from models.results import DIMENSIONS
 
-DIMENSIONS_STORED = 6  # a results cell's dimensions besides its day (models.results.DIMENSIONS)
+CELL_DIMENSIONS = len(DIMENSIONS) - 1  # a stored results cell's dimensions: all but its day
 
 
 class ModelsStore(StoreBase):
@@ -62,9 +63,7 @@ class ModelsStore(StoreBase):
                 cells: dict[tuple[str, ...], list[float]] = {}
                 for f, v in _pairs(flat).items():
                     dims = tuple(orjson.loads(f))
-                    dims += ("-",) * (
-                        DIMENSIONS_STORED - len(dims)
-                    )  # a cell written before a dimension was added
+                    dims += ("-",) * (CELL_DIMENSIONS - len(dims))  # written before a dimension was added
                     totals = orjson.loads(v)
                     into = cells.setdefault(dims, [0.0] * len(totals))
                     for i, x in enumerate(totals):
@@ -72,14 +71,14 @@ class ModelsStore(StoreBase):
                 out[day] = cells
         return out
 
-    async def model_index(self, limit: int) -> list[dict[bytes, bytes | str]]:
+    async def model_index(self, limit: int) -> list[dict[str, str]]:
         """The newest `limit` published versions, newest first: each one's facts (not its data)."""
         (flat,) = await self._run([("ZREVRANGE", K.MODEL_INDEX, 0, limit - 1)])
         versions = [v.decode() for v in flat]
         fields = ("as_of", "published_at", "examples_learned", "observations_learned", "reason")
         rows = await self._run([("HMGET", K.model(v), *fields) for v in versions]) if versions else []
         return [
-            {"version": v, **{f: x for f, x in zip(fields, row, strict=True) if x is not None}}
+            {"version": v, **{f: x.decode() for f, x in zip(fields, row, strict=True) if x is not None}}
             for v, row in zip(versions, rows, strict=True)
             if row[1] is not None  # expired since the index was read
         ]

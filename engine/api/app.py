@@ -36,7 +36,7 @@ from engine.decisions.settle import Settler
 from engine.errors import Conflict, Invalid, NotFound
 from engine.gateways.ingest import ingest_events
 from engine.gateways.webhooks import routes as webhook_routes
-from engine.http import by_method, endpoint, fast_lane, json_response, read_body, role_of
+from engine.http import by_method, endpoint, fast_lane, json_response, one, read_body, role_of
 from engine.metrics import READY_PROBE_S, Metrics, exposition, watch_event_loop
 from engine.settings import MoneySettings, Settings
 from engine.wire import (
@@ -282,20 +282,20 @@ class Api:
         return json_response(views.carriers(self.settings, scorer.router, scorer.version))
 
     async def list_models(self, _request: Request) -> Response:
-        out = []
-        for row in await self.store.model_index(50):
-            out.append(
-                {
-                    "version": row["version"],
-                    "published_at": iso(float(row["published_at"])),
-                    "as_of": iso(float(row["as_of"])) if "as_of" in row else None,
-                    "examples_learned": int(row.get("examples_learned", b"0")),
-                    "observations_learned": int(row.get("observations_learned", b"0")),
-                    "reason": row["reason"].decode() if isinstance(row.get("reason"), bytes) else None,
-                    "serving": row["version"] == self.models.scorer.version,
-                }
-            )
-        return json_response({"serving": self.models.scorer.version, "models": out})
+        serving = self.models.scorer.version
+        out = [
+            {
+                "version": row["version"],
+                "published_at": iso(float(row["published_at"])),
+                "as_of": iso(float(row["as_of"])) if "as_of" in row else None,
+                "examples_learned": int(row.get("examples_learned", 0)),
+                "observations_learned": int(row.get("observations_learned", 0)),
+                "reason": row.get("reason"),
+                "serving": row["version"] == serving,
+            }
+            for row in await self.store.model_index(50)
+        ]
+        return json_response({"serving": serving, "models": out})
 
     # --- reports ----------------------------------------------------------------------------
 
@@ -678,14 +678,6 @@ def _upsert(a: Account, money: MoneySettings) -> tuple[str, bytes, AccountRecord
 def _segment(attributes: dict[str, Any]) -> str | None:
     segment = attributes.get("segment")
     return None if segment is None else str(segment)
-
-
-def one(items: list[Any], many: bool, what: str) -> Any:
-    """The single object an endpoint takes; 422 for an array or NDJSON."""
-    if many or len(items) != 1:
-        detail = {"index": 0, "field": "body", "message": "one object, not an array or NDJSON"}
-        raise Invalid(f"{what} takes one JSON object", [detail])
-    return items[0]
 
 
 CONSOLE = Path(__file__).with_name("console")

@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 from starlette.requests import Request
@@ -23,7 +22,7 @@ from connectors.store import RedisStore, StoreUnavailable
 from engine.api import reports
 from engine.decisions.experiments import ID, Assign, Experiment, arm_results, assigner, problems
 from engine.errors import Conflict, Invalid, NotFound
-from engine.http import json_response
+from engine.http import json_response, one
 from engine.settings import Settings
 from models import results
 from models.contact import Scorer, loads_data, scorer_from_data
@@ -92,14 +91,6 @@ def _valid_id(eid: str) -> bool:
         return False
 
 
-async def _one(api: Api, request: Request, kind: Any, what: str) -> Any:
-    items, many = await api._decode(request, kind)
-    if many or len(items) != 1:
-        detail = {"index": 0, "field": "body", "message": "one object, not an array or NDJSON"}
-        raise Invalid(f"{what} takes one JSON object", [detail])
-    return items[0]
-
-
 def _today(settings: Settings) -> date | None:
     """The server's day in wall mode; in data mode the server's clock is not the data's."""
     return datetime.now(UTC).date() if settings.clock.bounded else None
@@ -110,7 +101,7 @@ async def put_experiment(api: Api, request: Request) -> Response:
     if not _valid_id(eid):
         detail = {"index": 0, "field": "experiment", "message": "letters, digits, '.', '_', '-'; 1-64"}
         raise Invalid(f"experiment id {eid!r} is not valid", [detail])
-    experiment = await _one(api, request, Experiment, "an experiment")
+    experiment = one(*await api._decode(request, Experiment), "an experiment")
     bad = problems(experiment, api.settings)
     if experiment.promoted is not None:
         bad.append({"index": 0, "field": "promoted", "message": "promote with POST .../promote"})
@@ -180,7 +171,7 @@ async def get_experiment(api: Api, request: Request) -> Response:
 async def promote(api: Api, request: Request) -> Response:
     eid = request.path_params["experiment"]
     experiment = await _known(api, eid)
-    req = await _one(api, request, PromoteRequest, "promote")
+    req = one(*await api._decode(request, PromoteRequest), "promote")
     if req.arm not in {a.id for a in experiment.arms}:
         arms = ", ".join(a.id for a in experiment.arms)
         raise Invalid(
@@ -192,12 +183,7 @@ async def promote(api: Api, request: Request) -> Response:
     promoted = msgspec.structs.replace(experiment, promoted=req.arm)
     await api.store.put_experiment(eid, msgspec.json.encode(promoted))
     await api.experiments.refresh(api.store)
-    log.info(
-        "experiment %s: arm %s promoted at %s",
-        eid,
-        req.arm,
-        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    )
+    log.info("experiment %s: arm %s promoted", eid, req.arm)
     return json_response({"experiment": eid, **msgspec.to_builtins(promoted)})
 
 
